@@ -1,0 +1,97 @@
+"""Settings, read once from the environment (prefix `REFVID_`) and CLI flags, then passed down.
+
+Every field here is documented in README.md ("Settings") and in `refvid --help`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """refvid's configuration. Defaults give the embedded setup: SQLite + local disk + in-process workers."""
+
+    model_config = SettingsConfigDict(env_prefix="REFVID_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path("./refvid-data"), description="Folder for the SQLite database and local storage.")
+    database_url: str | None = Field(
+        None, description="sqlite:///path.db or postgresql://…; default: SQLite in the data dir."
+    )
+    storage_url: str | None = Field(
+        None, description="file:///path or s3://bucket/prefix; default: the data dir's blobs/ folder."
+    )
+    api_keys: CommaList = Field(default_factory=list, description="Comma-separated API keys (default: generated).")
+    public_url: str | None = Field(None, description="Base URL used in result URLs (default: the request's).")
+    host: str = Field("127.0.0.1", description="Address `refvid serve` listens on.")
+    port: int = Field(8000, description="Port `refvid serve` listens on.")
+    workers: int = Field(1, ge=0, description="In-process workers started by `refvid serve` (0 = API only).")
+    engines: CommaList = Field(default_factory=list, description="Engines this worker runs (default: all routed).")
+    routes: CommaList = Field(
+        default_factory=list, description="model=engine overrides, e.g. seedance-2.0-fast-reference-to-video=diffusion."
+    )
+
+    # Task queue
+    lease_s: float = Field(30.0, gt=0, description="Lease length; a worker silent for longer loses its task.")
+    heartbeat_s: float = Field(2.0, gt=0, description="Heartbeat interval of a running task.")
+    max_attempts: int = Field(3, ge=1, description="Attempts before a task whose worker died fails (worker_lost).")
+    task_timeout_s: float = Field(3600.0, gt=0, description="Wall time after which a run fails (generation_timeout).")
+    pending_deadline_s: float = Field(86400.0, gt=0, description="A task not started by then fails (expired).")
+    result_ttl_s: int = Field(86400, gt=0, description="Lifetime of result URLs after completion.")
+    upload_ttl_s: int = Field(72 * 3600, gt=0, description="Lifetime of uploaded files.")
+
+    # Reference fetching
+    fetch_allow_hosts: CommaList = Field(
+        default_factory=list, description="Hosts/CIDRs that may be fetched although not global (tests, private nets)."
+    )
+    fetch_timeout_s: float = Field(30.0, gt=0, description="Total time limit for downloading one reference.")
+    fetch_max_redirects: int = Field(5, ge=0, description="Redirect hops followed when fetching a reference.")
+
+    # Request limits
+    max_body_bytes: int = Field(64 * 1024 * 1024, description="Largest request body accepted.")
+
+    # Relay engine (ByteDance ModelArk / Volcengine Ark)
+    ark_api_key: str | None = Field(None, description="ModelArk/Ark API key; enables the relay engine.")
+    ark_base_url: str = Field(
+        "https://ark.ap-southeast.bytepluses.com/api/v3",
+        description="Ark API base (Volcengine: https://ark.cn-beijing.volces.com/api/v3).",
+    )
+    ark_models: CommaList = Field(
+        default_factory=list, description="model=ark-model overrides for the relay's model id map."
+    )
+
+    # Diffusion engine
+    diffusion_weights: Path | None = Field(None, description="Folder holding one weights folder per model.")
+    diffusion_preset: str = Field("balanced", description="Diffusion speed preset: quality | balanced | fast.")
+    diffusion_device: str = Field("auto", description="auto | cuda | cpu.")
+    diffusion_cpu_offload: bool = Field(False, description="Offload diffusion components to CPU between uses.")
+    diffusion_vae_tiling: bool = Field(False, description="Decode the VAE in tiles to save memory.")
+
+    log_level: str = Field("info", description="debug | info | warning | error.")
+
+    @field_validator("api_keys", "engines", "routes", "fetch_allow_hosts", "ark_models", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'refvid.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or f"file://{(self.data_dir / 'blobs').resolve()}"
+
+    def route_overrides(self) -> dict[str, str]:
+        return dict(item.split("=", 1) for item in self.routes if "=" in item)

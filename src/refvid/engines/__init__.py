@@ -1,0 +1,1 @@
+"""Generation engines. Each engine lives in its own module; `registry` routes model ids to them."""

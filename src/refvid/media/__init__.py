@@ -1,0 +1,1 @@
+"""Reference media: safe fetching, probing, and encoding of outputs."""
