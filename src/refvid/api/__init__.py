@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI). Thin routes over tasks.service; one JSON error shape."""

@@ -1,0 +1,72 @@
+"""Task → wire object (spec §4), with absolute, signed result URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+
+from refvid.api.schemas import TaskErrorBody, TaskInfo, TaskObject, Usage, VideoResult
+from refvid.runtime import Runtime
+from refvid.storage.signing import signed_query
+from refvid.tasks.model import Task, TaskStatus
+from refvid.tasks.service import TaskService
+
+
+def base_url(request: Request, runtime: Runtime) -> str:
+    if runtime.settings.public_url:
+        return runtime.settings.public_url.rstrip("/")
+    return str(request.base_url).rstrip("/")
+
+
+def result_url(runtime: Runtime, base: str, task: Task, key: str, name: str) -> str:
+    """Signed URL valid until 24 h after completion. S3 deployments hand out presigned URLs directly."""
+    expires_at = int((task.finished_at or 0) + runtime.settings.result_ttl_s)
+    presigned = runtime.blobs.presigned_url(key, max(1, int(expires_at - _now())))
+    if presigned:
+        return presigned
+    path = f"/v1/results/{task.id}/{name}"
+    return f"{base}{path}?{signed_query(runtime.signing_secret, path, expires_at)}"
+
+
+def _now() -> float:
+    import time
+
+    return time.time()
+
+
+def _results(runtime: Runtime, base: str, task: Task) -> list[VideoResult] | None:
+    result = task.result
+    if task.status != TaskStatus.COMPLETED or not result or "video_key" not in result:
+        return None
+    thumb = result.get("thumbnail_key")
+    extra: dict[str, Any] = result.get("extra") or {}
+    return [VideoResult(
+        url=result_url(runtime, base, task, result["video_key"], "video.mp4"),
+        thumbnail_url=result_url(runtime, base, task, thumb, "thumbnail.jpg") if thumb else None,
+        seed=result["seed"], width=result["width"], height=result["height"], duration=result["duration"],
+        fps=result["fps"], has_audio=result["has_audio"], steps=extra.get("steps"),
+    )]
+
+
+def present_task(task: Task, request: Request, runtime: Runtime, service: TaskService) -> TaskObject:
+    base = base_url(request, runtime)
+    results = _results(runtime, base, task)
+    status = task.status.value
+    if task.status == TaskStatus.COMPLETED and not results:
+        # The files were garbage-collected after the URL lifetime: completed must always carry results,
+        # so say plainly what happened instead.
+        status = "failed"
+    error = None
+    if task.error:
+        error = TaskErrorBody(code=str(task.error.get("code", "generation_failed")),
+                              message=str(task.error.get("message", "")))
+    elif status == "failed":
+        error = TaskErrorBody(code="expired", message="the result expired and was deleted")
+    return TaskObject(
+        id=task.id, model=task.spec.model, status=status,  # type: ignore[arg-type]
+        progress=task.progress if task.status != TaskStatus.COMPLETED else 100,
+        created=int(task.created_at),
+        task_info=TaskInfo(can_cancel=task.can_cancel, estimated_time=service.estimated_time(task)),
+        results=results, error=error, usage=Usage(credits_reserved=task.credits),
+    )

@@ -1,0 +1,40 @@
+"""GET /v1/results/{task_id}/{name}: signed, expiring, Range-capable, no Authorization header needed."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+
+from refvid.api.deps import RuntimeDep
+from refvid.api.errors import ApiError
+from refvid.storage.signing import verify
+from refvid.tasks.model import TaskStatus
+
+router = APIRouter()
+MEDIA = {"video.mp4": ("video/mp4", "video_key"), "thumbnail.jpg": ("image/jpeg", "thumbnail_key")}
+
+
+@router.get("/v1/results/{task_id}/{name}", summary="Download a result (signed URL)",
+            responses={200: {"content": {"video/mp4": {}, "image/jpeg": {}}}, 206: {"description": "Range"},
+                       403: {}, 404: {}, 410: {}})
+def get_result(task_id: str, name: Literal["video.mp4", "thumbnail.jpg"], request: Request,
+               runtime: RuntimeDep, expires: str | None = None, sig: str | None = None) -> Response:
+    state = verify(runtime.signing_secret, f"/v1/results/{task_id}/{name}", expires, sig)
+    if state == "invalid":
+        raise ApiError(403, "invalid or missing signature", "invalid_signature")
+    if state == "expired":
+        raise ApiError(410, "this result URL has expired (results live 24 h after completion)", "url_expired")
+    task = runtime.store.get_task(task_id)
+    key = (task.result or {}).get(MEDIA[name][1]) if task and task.status == TaskStatus.COMPLETED else None
+    if not key:
+        raise ApiError(404, f"no result {name} for task {task_id}", "result_not_found")
+    local = runtime.blobs.local_path(key)
+    if local is not None:
+        return FileResponse(local, media_type=MEDIA[name][0], filename=name,
+                            headers={"Cache-Control": "private, max-age=3600"})
+    presigned = runtime.blobs.presigned_url(key, 3600)
+    if presigned:
+        return RedirectResponse(presigned, status_code=307)
+    raise ApiError(404, f"no result {name} for task {task_id}", "result_not_found")

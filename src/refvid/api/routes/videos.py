@@ -1,0 +1,51 @@
+"""POST /v1/videos/generations."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from refvid.api.deps import Owner, RuntimeDep, ServiceDep, read_json_body
+from refvid.api.errors import ApiError
+from refvid.api.present import present_task
+from refvid.api.schemas import CreateVideoRequest, ErrorResponse, TaskObject
+from refvid.api.validation import validate_create
+from refvid.engines.registry import served_models
+from refvid.tasks.model import TaskSpec
+from refvid.tasks.service import request_fingerprint
+
+router = APIRouter()
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 409, 413, 422, 429, 503)}
+
+
+@router.post(
+    "/v1/videos/generations", response_model=TaskObject, response_model_exclude_none=True, responses=ERRORS,
+    summary="Create a reference-to-video task",
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/CreateVideoRequest"}}}}},
+)
+async def create_video(request: Request, response: Response, owner: Owner, runtime: RuntimeDep,
+                       service: ServiceDep) -> TaskObject:
+    body = await read_json_body(request, runtime.settings.max_body_bytes)
+    try:
+        req = CreateVideoRequest.model_validate(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc
+    served = served_models(runtime.settings)
+    validate_create(req, served)
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        raise ApiError(422, "Idempotency-Key must be 1–255 characters", "invalid_idempotency_key",
+                       "Idempotency-Key")
+    spec = TaskSpec(
+        model=req.model, prompt=req.prompt or "", resolution=req.resolution, ratio=req.effective_ratio,
+        duration=req.duration, generate_audio=req.generate_audio, seed=req.seed,
+        image_urls=tuple(req.image_urls), video_urls=tuple(req.video_urls), audio_urls=tuple(req.audio_urls),
+        callback_url=req.callback_url,
+    )
+    task, _ = await run_in_threadpool(service.submit, owner, spec, served[req.model].name, idempotency_key,
+                                      request_fingerprint(body))
+    response.headers["Location"] = f"/v1/tasks/{task.id}"
+    return await run_in_threadpool(present_task, task, request, runtime, service)

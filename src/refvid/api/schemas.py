@@ -1,0 +1,228 @@
+"""Wire models (spec §3–§7). Requests forbid unknown fields; responses mirror FoxAPI's shapes.
+
+Field-level rules live here as validators that raise `PydanticCustomError(code, message)`, so the error
+handler can answer with the field (`param`), a stable `code` and a sentence naming the rule.
+Cross-field rules (references vs prompt mentions, model capabilities) live in `api/validation.py`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from refvid.engines.output import RATIOS, RESOLUTIONS
+
+MAX_PROMPT_CHARS = 5000
+MAX_URL_CHARS = 4096
+MAX_SEED = 2_147_483_647
+_DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w.+-]+=[\w.+-]+)*;base64,[A-Za-z0-9+/=\s]*$", re.ASCII)
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+
+
+def _reject_bool(value: Any, field: str) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError(f"invalid_{field}", f"{field} must be an integer, not a boolean")
+    return value
+
+
+def check_reference_url(url: str, field: str) -> None:
+    """Syntax only: http(s) URLs (checked for safety when fetched), data: URLs (base64) or our uploads."""
+    code, where = f"invalid_{field.split('[')[0]}", {"param": field}
+    if url.startswith("data:"):
+        if not _DATA_URL.match(url[:256] + ("" if len(url) <= 256 else "A")):
+            raise PydanticCustomError(code, f"{field}: data: URLs must be base64 (data:<type>;base64,…)", where)
+        return
+    if len(url) > MAX_URL_CHARS:
+        raise PydanticCustomError(code, f"{field}: URL longer than {MAX_URL_CHARS} characters", where)
+    if not _HTTP_URL.match(url):
+        raise PydanticCustomError(
+            code, f"{field}: must be an http(s):// URL, a data: URL or an uploaded file URL", where)
+
+
+class CreateVideoRequest(BaseModel):
+    """POST /v1/videos/generations."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "model": "seedance-2.0-reference-to-video",
+        "prompt": "@Image1 walks through the rain, camera moves like @Video1, mood of @Audio1",
+        "image_urls": ["https://example.com/character.jpg"], "video_urls": ["https://example.com/motion.mp4"],
+        "audio_urls": ["https://example.com/music.mp3"], "ratio": "adaptive", "duration": -1,
+        "generate_audio": True}]})
+
+    model: str = Field(description="Model id, see GET /v1/models.")
+    prompt: str | None = Field(None, description="1–5000 characters; mention references as @Image1, @Video1, @Audio1.")
+    resolution: Literal["480p", "720p", "1080p"] = Field("720p", description="1080p only on standard models.")
+    ratio: Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"] | None = Field(
+        None, description="Output aspect ratio (default adaptive).")
+    aspect_ratio: Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"] | None = Field(
+        None, description="Alias of ratio; must agree with ratio when both are sent.")
+    duration: int = Field(5, description="Seconds, 4–15, or -1 to let the engine decide.")
+    generate_audio: bool = Field(True, description="Synchronized audio track in the output iff true.")
+    seed: int = Field(-1, description="-1 = random (reported in results); else 0–2147483647.")
+    image_urls: list[str] = Field(default_factory=list, description="Up to 9 images (@Image1..@Image9).")
+    video_urls: list[str] = Field(default_factory=list, description="Up to 3 videos (@Video1..@Video3).")
+    audio_urls: list[str] = Field(default_factory=list, description="Up to 3 audio clips (@Audio1..@Audio3).")
+    callback_url: str | None = Field(None, description="Webhook receiving status changes (Standard Webhooks).")
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.strip():
+            raise PydanticCustomError("invalid_prompt", "prompt must not be empty")
+        if len(value) > MAX_PROMPT_CHARS:
+            raise PydanticCustomError(
+                "invalid_prompt", f"prompt is {len(value)} characters; the limit is {MAX_PROMPT_CHARS}")
+        return value
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration_type(cls, value: Any) -> Any:
+        return _reject_bool(value, "duration")
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, value: int) -> int:
+        if value != -1 and not 4 <= value <= 15:
+            raise PydanticCustomError("invalid_duration", f"duration must be 4–15 seconds or -1 (got {value})")
+        return value
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed_type(cls, value: Any) -> Any:
+        return _reject_bool(value, "seed")
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, value: int) -> int:
+        if value != -1 and not 0 <= value <= MAX_SEED:
+            raise PydanticCustomError("invalid_seed", f"seed must be -1 or 0–{MAX_SEED} (got {value})")
+        return value
+
+    @field_validator("image_urls", "video_urls", "audio_urls")
+    @classmethod
+    def _urls(cls, value: list[str], info: Any) -> list[str]:
+        for index, url in enumerate(value):
+            check_reference_url(url, f"{info.field_name}[{index}]")
+        return value
+
+    @field_validator("callback_url")
+    @classmethod
+    def _callback(cls, value: str | None) -> str | None:
+        if value is not None and (len(value) > MAX_URL_CHARS or not _HTTP_URL.match(value)):
+            raise PydanticCustomError("invalid_callback_url", "callback_url must be an http(s):// URL")
+        return value
+
+    @property
+    def effective_ratio(self) -> str:
+        return self.ratio or self.aspect_ratio or "adaptive"
+
+
+class TaskInfo(BaseModel):
+    can_cancel: bool
+    estimated_time: int = Field(description="Predicted seconds until completion.")
+
+
+class VideoResult(BaseModel):
+    url: str = Field(description="Signed URL, no auth header needed, valid 24 h after completion, Range-capable.")
+    seed: int
+    width: int
+    height: int
+    duration: float
+    fps: int
+    has_audio: bool
+    thumbnail_url: str | None = None
+    steps: int | None = Field(None, description="Denoising steps (diffusion engine only).")
+
+
+class TaskErrorBody(BaseModel):
+    code: str
+    message: str
+    type: Literal["task_error"] = "task_error"
+
+
+class Usage(BaseModel):
+    credits_reserved: int
+    user_group: str = "default"
+
+
+class TaskObject(BaseModel):
+    id: str
+    object: Literal["video.generation.task"] = "video.generation.task"
+    type: Literal["video"] = "video"
+    model: str
+    status: Literal["pending", "processing", "completed", "failed", "cancelled"]
+    progress: int = Field(ge=0, le=100)
+    created: int
+    task_info: TaskInfo
+    results: list[VideoResult] | None = None
+    error: TaskErrorBody | None = None
+    usage: Usage
+
+
+class TaskList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[TaskObject]
+    has_more: bool
+    last_id: str | None = None
+
+
+class TaskDeleted(BaseModel):
+    id: str
+    object: Literal["video.generation.task.deleted"] = "video.generation.task.deleted"
+    deleted: bool = True
+
+
+class ModelObject(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    engine: str
+    resolutions: list[str]
+    supports_audio: bool
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelObject]
+
+
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class UploadBase64Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    file_data: str = Field(description="Base64 bytes, or a data: URL.")
+    file_name: str | None = None
+    auto_cleanup: bool | None = None
+
+
+class UploadUrlRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str
+    file_name: str | None = None
+    auto_cleanup: bool | None = None
+
+
+class FileObject(BaseModel):
+    id: str
+    object: Literal["file"] = "file"
+    filename: str
+    url: str
+    size: int
+    created: int
+    expires_at: int
+
+
+assert set(RESOLUTIONS) == {"480p", "720p", "1080p"} and len(RATIOS) == 6

@@ -1,0 +1,83 @@
+"""Tiny, randomly initialised pipelines written with `save_pretrained`, for tests and demos.
+
+`write_tiny_weights(DIR)` creates `DIR/wan-vace/`, a complete `WanVACEPipeline` folder (model_index.json,
+transformer, VAE, UMT5 text encoder, tokenizer, scheduler) of about 1 MB, built from constructor configs
+(engines.md §3) with no network access, plus a `refvid.json` that shrinks the native grid and step count.
+The diffusion engine then loads it exactly like real weights (`REFVID_DIFFUSION_WEIGHTS=DIR`). The output is
+structured noise, not a picture: the point is the code path, on CPU, in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import string
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from refvid.engines.diffusion_plan import CONFIG_FILE
+
+TINY_CONFIG: dict[str, Any] = {
+    "adapter": "wan",
+    "areas": {"480p": 64 * 32, "720p": 64 * 32},  # 64×32 for 16:9, 48×48 for 1:1
+    "steps": {"quality": 2, "balanced": 2, "fast": 2},
+    "max_sequence_length": 32,
+    "negative_prompt": "blurry",
+}
+
+
+def _tokenizer() -> Any:
+    """A character-level fast tokenizer (no hub): different prompts give different embeddings."""
+    from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<pad>", "</s>", "<unk>"]
+    vocab = {token: i for i, token in enumerate(specials + list(string.printable[:95]))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
+    tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+
+
+def _wan_vace(folder: Path) -> None:
+    import torch
+    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanVACEPipeline, WanVACETransformer3DModel
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    with torch.random.fork_rng():  # same files every time, without disturbing the caller's RNG
+        torch.manual_seed(0)
+        vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                               temperal_downsample=[False, True, True])
+        text_encoder = UMT5EncoderModel(UMT5Config(
+            vocab_size=100, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
+            relative_attention_num_buckets=8, dropout_rate=0.0)).eval()
+        # VACE blocks at layers 0 and 2: enough for reference/control conditioning to change the output.
+        transformer = WanVACETransformer3DModel(
+            patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
+            text_dim=32, freq_dim=256, ffn_dim=32, num_layers=3, cross_attn_norm=True,
+            qk_norm="rms_norm_across_heads", rope_max_seq_len=32, vace_layers=[0, 2], vace_in_channels=96)
+    pipe = WanVACEPipeline(tokenizer=_tokenizer(), text_encoder=text_encoder, vae=vae, transformer=transformer,
+                           scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), transformer_2=None)
+    pipe.save_pretrained(folder, safe_serialization=True)
+
+
+BUILDERS: dict[str, Callable[[Path], None]] = {"wan-vace": _wan_vace}
+CONFIGS: dict[str, dict[str, Any]] = {"wan-vace": TINY_CONFIG}
+
+
+def write_tiny_weights(dest: Path, model: str = "wan-vace") -> Path:
+    """Write a tiny random `model` pipeline to `dest/<model>/` (replacing one already there); return it."""
+    if model not in BUILDERS:
+        raise ValueError(f"unknown tiny model {model!r}; choose one of {', '.join(BUILDERS)}")
+    from refvid.engines.diffusion_wan import offline_env
+
+    offline_env()
+    folder = Path(dest) / model
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    BUILDERS[model](partial)
+    (partial / CONFIG_FILE).write_text(json.dumps(CONFIGS[model], indent=2) + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)  # a half-written folder is never mistaken for weights
+    return folder

@@ -1,0 +1,88 @@
+"""Everything a process needs, built once from Settings: store, blobs, waker, keys, signing secret."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from refvid.config import Settings
+from refvid.storage.base import BlobStore, open_blob_store
+from refvid.tasks.store import SqlStore, open_store
+from refvid.worker.wakeup import LocalWaker, Waker
+
+KEY_PREFIX = "rv-"
+KEY_RELOAD_S = 10.0
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def key_id_of(key_hash: str) -> str:
+    return "key_" + key_hash[:16]
+
+
+def open_waker(settings: Settings, store: SqlStore) -> Waker:
+    factory = getattr(store, "open_waker", None)
+    if factory is not None:  # PostgreSQL: LISTEN/NOTIFY
+        waker: Waker = factory()
+        return waker
+    return LocalWaker(Path(settings.data_dir) / "wake")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: SqlStore
+    blobs: BlobStore
+    waker: Waker
+    signing_secret: str
+    _db_keys: dict[str, str] = field(default_factory=dict)
+    _db_keys_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def open(cls, settings: Settings) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = open_store(settings.resolved_database_url)
+        blobs = open_blob_store(settings.resolved_storage_url)
+        secret = store.meta_get_or_set("url_signing_secret", lambda: secrets.token_hex(32))
+        return cls(settings, store, blobs, open_waker(settings, store), secret)
+
+    def close(self) -> None:
+        self.waker.close()
+        self.store.close()
+
+    def ensure_api_key(self) -> str | None:
+        """With no REFVID_API_KEYS and no key in the database, create one; return it (shown once)."""
+        if self.settings.api_keys or self.store.api_key_hashes():
+            return None
+        key = KEY_PREFIX + secrets.token_urlsafe(24)
+        key_hash = hash_key(key)
+        self.store.add_api_key(key_id_of(key_hash), key_hash, label="generated on first start")
+        return key
+
+    def create_api_key(self, label: str | None = None) -> str:
+        key = KEY_PREFIX + secrets.token_urlsafe(24)
+        key_hash = hash_key(key)
+        self.store.add_api_key(key_id_of(key_hash), key_hash, label=label)
+        return key
+
+    def owner_of(self, key: str) -> str | None:
+        """The key's id (tasks and files belong to it), or None for an unknown key."""
+        key_hash = hash_key(key)
+        if self.settings.api_keys:
+            known = {hash_key(k) for k in self.settings.api_keys}
+            return key_id_of(key_hash) if key_hash in known else None
+        owner = self._db_keys.get(key_hash)
+        if owner is None and time.monotonic() - self._db_keys_at > 1.0:
+            # Keys created by another node (or `refvid keys create`) show up without a restart.
+            with self._lock:
+                self._db_keys = self.store.api_key_hashes()
+                self._db_keys_at = time.monotonic()
+            owner = self._db_keys.get(key_hash)
+        return owner

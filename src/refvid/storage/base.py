@@ -1,0 +1,44 @@
+"""The blob store protocol and `open_blob_store(url)`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class BlobStore(Protocol):
+    """Keys are relative POSIX paths made by refvid (`results/<task>/video.mp4`), never user input."""
+
+    def put_file(self, key: str, source: Path, content_type: str | None = None) -> None:
+        """Store a copy of `source` under `key`, atomically: readers see the whole file or nothing."""
+        ...
+
+    def get_to(self, key: str, dest: Path) -> Path:
+        """Copy the blob into a local file (raises FileNotFoundError)."""
+        ...
+
+    def local_path(self, key: str) -> Path | None:
+        """The blob as a local file if it is stored on this machine's disk, else None."""
+        ...
+
+    def presigned_url(self, key: str, expires_s: int) -> str | None:
+        """A direct, time-limited URL (S3), or None where the API serves the bytes itself."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove every blob under `prefix` (a folder-like key ending in `/`)."""
+        ...
+
+
+def open_blob_store(url: str) -> BlobStore:
+    if url.startswith("file://"):
+        from refvid.storage.local import LocalBlobStore
+
+        return LocalBlobStore(Path(url[len("file://"):]))
+    if url.startswith("s3://"):
+        from refvid.storage.s3 import S3BlobStore  # type: ignore[import-not-found,unused-ignore]
+
+        return S3BlobStore.from_url(url)  # type: ignore[no-any-return,unused-ignore]
+    raise ValueError(f"unsupported storage URL {url!r}: use file:///path or s3://bucket/prefix")

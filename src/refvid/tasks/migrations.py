@@ -1,0 +1,72 @@
+"""Versioned schema migrations, shared by SQLite and PostgreSQL (portable SQL only).
+
+Append new versions; never edit a released one. `refvid migrate` applies them, and so does every start.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (
+        1,
+        [
+            """CREATE TABLE tasks (
+                id TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                model TEXT NOT NULL,
+                engine TEXT NOT NULL,
+                resolution TEXT NOT NULL,
+                status TEXT NOT NULL,
+                progress INTEGER NOT NULL DEFAULT 0,
+                spec TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                updated_at DOUBLE PRECISION NOT NULL,
+                started_at DOUBLE PRECISION,
+                finished_at DOUBLE PRECISION,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                cancel_requested INTEGER NOT NULL DEFAULT 0,
+                cancellable INTEGER NOT NULL DEFAULT 1,
+                worker_id TEXT,
+                lease_token TEXT,
+                lease_expires_at DOUBLE PRECISION,
+                result TEXT,
+                error TEXT,
+                engine_state TEXT NOT NULL DEFAULT '{}',
+                idempotency_key TEXT,
+                request_hash TEXT,
+                credits INTEGER NOT NULL DEFAULT 0,
+                run_s_per_output_s DOUBLE PRECISION
+            )""",
+            "CREATE INDEX tasks_queue ON tasks (status, engine, created_at)",
+            "CREATE INDEX tasks_owner ON tasks (owner, created_at)",
+            "CREATE INDEX tasks_lease ON tasks (status, lease_expires_at)",
+            "CREATE UNIQUE INDEX tasks_idempotency ON tasks (owner, idempotency_key)",
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            """CREATE TABLE api_keys (
+                id TEXT PRIMARY KEY,
+                key_hash TEXT NOT NULL UNIQUE,
+                label TEXT,
+                created_at DOUBLE PRECISION NOT NULL
+            )""",
+            """CREATE TABLE files (
+                id TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                filename TEXT NOT NULL,
+                blob_key TEXT NOT NULL,
+                size_bytes INTEGER NOT NULL,
+                content_type TEXT,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX files_expiry ON files (expires_at)",
+            """CREATE TABLE workers (
+                id TEXT PRIMARY KEY,
+                engines TEXT NOT NULL,
+                hostname TEXT NOT NULL,
+                started_at DOUBLE PRECISION NOT NULL,
+                last_seen_at DOUBLE PRECISION NOT NULL
+            )""",
+        ],
+    ),
+]
+
+LATEST_VERSION = MIGRATIONS[-1][0]

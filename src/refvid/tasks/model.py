@@ -1,0 +1,126 @@
+"""The task: what was asked, where it stands, and what came out."""
+
+from __future__ import annotations
+
+import secrets
+import string
+import time
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def is_terminal(self) -> bool:
+        return self in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+# Legal transitions; the store enforces them in its WHERE clauses, this table documents and tests them.
+TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.PENDING: frozenset({TaskStatus.PROCESSING, TaskStatus.CANCELLED, TaskStatus.FAILED}),
+    TaskStatus.PROCESSING: frozenset(
+        {TaskStatus.PENDING, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED}
+    ),
+    TaskStatus.COMPLETED: frozenset(),
+    TaskStatus.FAILED: frozenset(),
+    TaskStatus.CANCELLED: frozenset(),
+}
+
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_task_id(now_s: float | None = None) -> str:
+    """`task-unified-{unix seconds}-{8 chars [a-z0-9]}`, as FoxAPI issues them."""
+    suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    return f"task-unified-{int(now_s if now_s is not None else time.time())}-{suffix}"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A validated request. `seed` is -1 until the worker draws one; `ratio` may be `adaptive` and
+    `duration` -1 until references are probed."""
+
+    model: str
+    prompt: str
+    resolution: str = "720p"
+    ratio: str = "adaptive"
+    duration: int = 5
+    generate_audio: bool = True
+    seed: int = -1
+    image_urls: tuple[str, ...] = ()
+    video_urls: tuple[str, ...] = ()
+    audio_urls: tuple[str, ...] = ()
+    callback_url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.__dict__.copy()
+        for key in ("image_urls", "video_urls", "audio_urls"):
+            data[key] = list(data[key])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
+        data = dict(data)
+        for key in ("image_urls", "video_urls", "audio_urls"):
+            data[key] = tuple(data.get(key) or ())
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    owner: str
+    spec: TaskSpec
+    engine: str
+    status: TaskStatus = TaskStatus.PENDING
+    progress: int = 0
+    created_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    attempts: int = 0
+    cancel_requested: bool = False
+    cancellable: bool = True  # engines may say "no longer" (relay once upstream runs)
+    worker_id: str | None = None
+    lease_token: str | None = None
+    lease_expires_at: float | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    engine_state: dict[str, Any] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    credits: int = 0
+
+    @property
+    def model(self) -> str:
+        return self.spec.model
+
+    @property
+    def can_cancel(self) -> bool:
+        """The truth at this moment: pending tasks always, running ones while the engine allows it and
+        no cancel is already under way."""
+        if self.status == TaskStatus.PENDING:
+            return True
+        return self.status == TaskStatus.PROCESSING and self.cancellable and not self.cancel_requested
+
+    def with_(self, **changes: Any) -> Task:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A task handed to a worker under a lease. Every write the worker makes names `token`."""
+
+    task: Task
+    token: str
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    ok: bool  # False: the lease was lost (reaped, or the task finished elsewhere) — stop working on it
+    cancel_requested: bool

@@ -1,0 +1,1 @@
+"""Workers: claim tasks, run engines in child processes, record one outcome per task."""

@@ -1,0 +1,90 @@
+"""The lease of a running task: heartbeats, progress, and noticing cancellation or lease loss."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from refvid.config import Settings
+from refvid.errors import Cancelled, LeaseLost
+from refvid.tasks.store import SqlStore
+from refvid.worker.wakeup import Waker
+
+log = logging.getLogger(__name__)
+CANCEL_CHECK_S = 0.25
+
+
+class HandBack(Exception):
+    """The worker is shutting down: the task goes back to the queue."""
+
+
+class Lease:
+    """Renews the lease every `heartbeat_s` (storing progress), and between heartbeats checks the cancel
+    flag cheaply, waking early on notifications, so a cancel reaches the engine well within 2 s."""
+
+    def __init__(self, store: SqlStore, waker: Waker, task_id: str, token: str, settings: Settings,
+                 hand_back: threading.Event):
+        self._store, self._waker = store, waker
+        self.task_id, self.token = task_id, token
+        self._settings = settings
+        self._hand_back = hand_back
+        self._progress = 0
+        self._cancellable = True
+        self.cancelled = threading.Event()
+        self.lost = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"lease-{task_id}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(5)
+
+    def set_progress(self, pct: float) -> None:
+        self._progress = max(self._progress, int(pct))
+
+    def set_cancellable(self, value: bool) -> None:
+        self._cancellable = value
+
+    def save_state(self, state: dict[str, Any]) -> None:
+        if "cancellable" in state:
+            self._cancellable = bool(state["cancellable"])
+        if not self._store.save_engine_state(self.task_id, self.token, state):
+            self.lost.set()
+
+    def should_stop(self) -> bool:
+        return self.cancelled.is_set() or self.lost.is_set() or self._hand_back.is_set()
+
+    def raise_if_stopped(self) -> None:
+        """Raise the exception that says why this task must stop now, if it must."""
+        if self.lost.is_set():
+            raise LeaseLost()
+        if self._hand_back.is_set():
+            raise HandBack()
+        if self.cancelled.is_set():
+            raise Cancelled()
+
+    def _run(self) -> None:
+        next_beat = 0.0
+        while not self._done.is_set():
+            generation = self._waker.generation()
+            try:
+                now = time.monotonic()
+                if now >= next_beat:
+                    beat = self._store.heartbeat(self.task_id, self.token, self._progress,
+                                                 self._settings.lease_s, self._cancellable)
+                    next_beat = now + self._settings.heartbeat_s
+                    if not beat.ok:
+                        self.lost.set()
+                        return
+                    if beat.cancel_requested:
+                        self.cancelled.set()
+                elif not self.cancelled.is_set() and self._store.cancel_requested(self.task_id):
+                    self.cancelled.set()
+            except Exception:
+                log.exception("heartbeat for %s failed; will retry", self.task_id)
+            self._waker.wait_after(generation, CANCEL_CHECK_S)

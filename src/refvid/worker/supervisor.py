@@ -1,0 +1,194 @@
+"""The worker: claim a task, fetch its references, run its engine in a child, store one outcome.
+
+One `Worker` runs `concurrency` slots (threads). Each slot owns a warm `EngineHost` per engine. While a
+task runs, a `Lease` thread renews the lease, stores progress and notices cancellation. Every outcome is
+written with the lease token, so a worker that lost its lease can never overwrite a result.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from refvid.config import Settings
+from refvid.engines.base import EngineOutput
+from refvid.errors import Cancelled, LeaseLost, TaskFailure
+from refvid.media.info import Reference
+from refvid.storage.base import BlobStore
+from refvid.tasks.model import Claim, Task, TaskStatus
+from refvid.tasks.store import SqlStore
+from refvid.worker.child import ChildCrashed, EngineHost, JobRequest
+from refvid.worker.lease import HandBack, Lease
+from refvid.worker.references import ReferenceLoader
+from refvid.worker.wakeup import Waker
+
+log = logging.getLogger(__name__)
+IDLE_SAFETY_S = 5.0
+
+
+@dataclass
+class WorkerDeps:
+    settings: Settings
+    store: SqlStore
+    blobs: BlobStore
+    waker: Waker
+
+
+class Worker:
+    def __init__(self, deps: WorkerDeps, engines: list[str], concurrency: int = 1, name: str | None = None):
+        self.deps = deps
+        self.engines = engines
+        self.concurrency = concurrency
+        self.id = name or f"{socket.gethostname()}-{secrets.token_hex(3)}"
+        self._stop = threading.Event()
+        self._hand_back = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._refs = ReferenceLoader(deps.settings, deps.store, deps.blobs)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.deps.store.touch_worker(self.id, self.engines, socket.gethostname())
+        for slot in range(self.concurrency):
+            thread = threading.Thread(target=self._slot_loop, args=(slot,), name=f"refvid-slot-{slot}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("worker %s started: engines=%s concurrency=%d", self.id, self.engines, self.concurrency)
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        """Stop claiming; let running tasks finish for `grace_s`, then hand them back to the queue."""
+        self._stop.set()
+        self.deps.waker.notify()
+        deadline = time.monotonic() + grace_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if any(t.is_alive() for t in self._threads):
+            self._hand_back.set()
+            for thread in self._threads:
+                thread.join(10)
+        self.deps.store.remove_worker(self.id)
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def _slot_loop(self, slot: int) -> None:
+        hosts: dict[str, EngineHost] = {}
+        waker, store = self.deps.waker, self.deps.store
+        try:
+            while not self._stop.is_set():
+                generation = waker.generation()
+                try:
+                    claim = store.claim_next(self.id, self.engines, self.deps.settings.lease_s)
+                except Exception:
+                    log.exception("claim failed; retrying")
+                    claim = None
+                    self._stop.wait(1.0)
+                if claim is None:
+                    if slot == 0:
+                        store.touch_worker(self.id, self.engines, socket.gethostname())
+                    waker.wait_after(generation, IDLE_SAFETY_S)
+                    continue
+                host = hosts.get(claim.task.engine)
+                if host is None:
+                    host = hosts[claim.task.engine] = EngineHost(claim.task.engine, self.deps.settings)
+                self.run_claim(claim, host)
+        finally:
+            for host in hosts.values():
+                host.close()
+
+    def run_claim(self, claim: Claim, host: EngineHost) -> None:
+        """Run one claimed task to exactly one recorded outcome (or hand it back)."""
+        task, token = claim.task, claim.token
+        settings, store = self.deps.settings, self.deps.store
+        work_dir = settings.data_dir / "work" / f"{task.id}-{task.attempts}"
+        lease = Lease(store, self.deps.waker, task.id, token, settings, self._hand_back)
+        lease.start()
+        started = time.monotonic()
+        try:
+            output = self._execute(task, work_dir, lease, host)
+            result = self._store_output(task, output)
+            run_s_per_output_s = (time.monotonic() - started) / max(1.0, float(output.duration_s))
+            if not store.finish(task.id, token, TaskStatus.COMPLETED, result=result,
+                                run_s_per_output_s=run_s_per_output_s):
+                self.deps.blobs.delete_prefix(f"results/{task.id}/{task.attempts}/")
+                log.warning("task %s: lease lost before completion was recorded", task.id)
+        except (LeaseLost, HandBack, Cancelled) as exc:
+            self._after_stop(task, token, lease, exc, host)
+        except TaskFailure as exc:
+            store.finish(task.id, token, TaskStatus.FAILED, error={"code": exc.code, "message": exc.message})
+        except ChildCrashed as exc:
+            self._after_crash(task, token, str(exc))
+        except Exception as exc:  # a bug here must fail one task, not the worker
+            log.exception("task %s failed unexpectedly", task.id)
+            store.finish(task.id, token, TaskStatus.FAILED,
+                         error={"code": "generation_failed", "message": f"{type(exc).__name__}: {exc}"})
+        finally:
+            lease.stop()
+            shutil.rmtree(work_dir, ignore_errors=True)
+            self.deps.waker.notify()
+
+    def _execute(self, task: Task, work_dir: Path, lease: Lease, host: EngineHost) -> EngineOutput:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        # 1. References: fetched, probed and checked against the spec's limits (progress 0–10).
+        references: list[Reference] = self._refs.prepare(task, work_dir / "refs", lease.should_stop)
+        lease.set_progress(10)
+        # 2. The seed is drawn once and saved, so a retried attempt renders the same video.
+        state = dict(task.engine_state)
+        if "seed" not in state:
+            state["seed"] = task.spec.seed if task.spec.seed >= 0 else secrets.randbelow(2**31)
+            lease.save_state(state)
+        job = JobRequest(task.id, task.spec, int(state["seed"]), references, work_dir, state)
+        # 3. The engine, in its child process (progress 10–95).
+        lease.raise_if_stopped()
+        return host.run(
+            job,
+            on_progress=lambda pct: lease.set_progress(10 + pct * 0.85),
+            on_state=lease.save_state,
+            should_cancel=lease.should_stop,
+            timeout_s=self.deps.settings.task_timeout_s,
+        )
+
+    def _store_output(self, task: Task, output: EngineOutput) -> dict[str, Any]:
+        prefix = f"results/{task.id}/{task.attempts}/"
+        try:
+            self.deps.blobs.put_file(prefix + "video.mp4", output.video_path, "video/mp4")
+            thumb_key = None
+            if output.thumbnail_path is not None and output.thumbnail_path.is_file():
+                thumb_key = prefix + "thumbnail.jpg"
+                self.deps.blobs.put_file(thumb_key, output.thumbnail_path, "image/jpeg")
+        except Exception as exc:
+            self.deps.blobs.delete_prefix(prefix)
+            raise TaskFailure(f"could not store the output: {exc}", code="generation_failed") from exc
+        return {
+            "video_key": prefix + "video.mp4", "thumbnail_key": thumb_key, "seed": output.seed,
+            "width": output.width, "height": output.height, "duration": output.duration_s, "fps": output.fps,
+            "has_audio": output.has_audio, "extra": output.extra,
+        }
+
+    def _after_stop(self, task: Task, token: str, lease: Lease, exc: Exception, host: EngineHost) -> None:
+        # The engine only knows "stop"; the lease knows why.
+        if isinstance(exc, LeaseLost) or lease.lost.is_set():
+            host.kill()
+            log.warning("task %s: lease lost, stopped working on it", task.id)
+        elif isinstance(exc, HandBack) or (not lease.cancelled.is_set() and self._hand_back.is_set()):
+            self.deps.store.release(task.id, token)
+        else:
+            self.deps.store.finish(task.id, token, TaskStatus.CANCELLED)
+
+    def _after_crash(self, task: Task, token: str, why: str) -> None:
+        store, max_attempts = self.deps.store, self.deps.settings.max_attempts
+        if task.attempts < max_attempts:
+            log.warning("task %s: %s; retrying (attempt %d of %d)", task.id, why, task.attempts, max_attempts)
+            store.requeue(task.id, token)
+        else:
+            store.finish(task.id, token, TaskStatus.FAILED, error={
+                "code": "worker_lost", "message": f"{why}; gave up after {task.attempts} attempts"})
