@@ -6,6 +6,7 @@ and the stub resolver answers only from its table or for IP literals (no real DN
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 import threading
@@ -57,7 +58,7 @@ class MediaServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -78,10 +79,8 @@ class MediaServer:
             if content_length:
                 h.send_header("Content-Length", str(len(data)))
             h.end_headers()  # HTTP/1.0: without Content-Length the body ends when the connection closes
-            try:
+            with contextlib.suppress(OSError):  # the client may give up early (size cap): expected
                 h.wfile.write(data)
-            except OSError:
-                pass  # the client gave up (size cap): expected
 
         self.routes[path] = handle
         return self.url(path)
@@ -162,9 +161,11 @@ class PortTrap:
             conn.close()
 
     def close(self) -> None:
-        time.sleep(0.05)  # let a connection that did get through be counted
+        if self._socks:
+            time.sleep(0.05)  # let a connection that did get through be counted
         for sock in self._socks:
             sock.close()
+        self._socks = []
 
 
 class StubNet:

@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     storage_url: str | None = Field(
         None, description="file:///path or s3://bucket/prefix; default: the data dir's blobs/ folder."
     )
+    database_pool_size: int = Field(10, ge=1, description="PostgreSQL connections pooled per process.")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, R2, …); default: AWS.")
+    s3_access_key_id: str | None = Field(None, description="S3 access key id (default: boto3's usual sources).")
+    s3_secret_access_key: str | None = Field(None, description="S3 secret access key.")
+    s3_region: str | None = Field(None, description="S3 region (default: boto3's usual sources).")
     api_keys: CommaList = Field(default_factory=list, description="Comma-separated API keys (default: generated).")
     public_url: str | None = Field(None, description="Base URL used in result URLs (default: the request's).")
     host: str = Field("127.0.0.1", description="Address `refvid serve` listens on.")

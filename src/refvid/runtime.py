@@ -48,8 +48,10 @@ class Runtime:
     @classmethod
     def open(cls, settings: Settings) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        store = open_store(settings.resolved_database_url)
-        blobs = open_blob_store(settings.resolved_storage_url)
+        store = open_store(settings.resolved_database_url, pool_size=settings.database_pool_size)
+        blobs = open_blob_store(settings.resolved_storage_url, endpoint_url=settings.s3_endpoint_url,
+                                access_key_id=settings.s3_access_key_id,
+                                secret_access_key=settings.s3_secret_access_key, region=settings.s3_region)
         secret = store.meta_get_or_set("url_signing_secret", lambda: secrets.token_hex(32))
         return cls(settings, store, blobs, open_waker(settings, store), secret)
 

@@ -29,7 +29,7 @@ from refvid.engines.diffusion_plan import (
 from refvid.engines.output import SIZES
 from refvid.errors import TaskFailure
 from refvid.media.info import MediaInfo, Reference
-from tests.media_factory import camera_frames, make_video
+from tests.media_factory import camera_frames, make_video, pan_zoom_rotate
 
 
 @pytest.mark.parametrize("resolution", ["480p", "720p"])
@@ -53,7 +53,7 @@ def test_native_frame_count_covers_the_output_timeline(seconds: int, expected: i
     count = native_frame_count(seconds * 24, 24, 16, 4)
     assert count == expected
     assert (count - 1) % 4 == 0
-    assert (seconds * 24 - 1) * 16 / 24 + 1 <= count - 1  # last output frame has a right neighbour
+    assert (seconds * 24 - 1) * 16 // 24 + 1 <= count - 1  # the last output frame has a right neighbour
 
 
 @pytest.mark.parametrize("total", [17, 81, 85, 161, 241])
@@ -107,13 +107,14 @@ def test_fit_is_exact() -> None:
 
 
 def test_output_frames_resample_16_to_24_fps() -> None:
-    native = np.stack([np.full((4, 6, 3), 10 * i, np.uint8) for i in range(81)])
+    native = np.stack([np.full((4, 6, 3), 3 * i, np.uint8) for i in range(81)])
     frames = list(output_frames(native, 16, 120, 24, 8, 4))
     assert len(frames) == 120 and frames[0].shape == (4, 8, 3)
     # output frame 1 sits 2/3 of the way from native frame 0 to native frame 1
-    assert [int(f[0, 0, 0]) for f in frames[:4]] == [0, 7, 13, 20]
-    nearest = [int(f[0, 0, 0]) for f in output_frames(native, 16, 4, 24, 8, 4, mode="nearest")]
-    assert nearest == [0, 10, 10, 20]
+    assert [int(f[0, 0, 0]) for f in frames[:5]] == [0, 2, 4, 6, 8]
+    assert int(frames[-1][0, 0, 0]) == round(3 * 119 * 16 / 24)
+    nearest = [int(f[0, 0, 0]) for f in output_frames(native, 16, 5, 24, 8, 4, mode="nearest")]
+    assert nearest == [0, 3, 3, 6, 9]
 
 
 def test_flow_colours() -> None:
@@ -125,13 +126,16 @@ def test_flow_colours() -> None:
     assert right.std(axis=(0, 1)).max() == 0  # a uniform pan is a uniform colour
 
 
-def test_flow_control_shows_a_pan_as_one_colour() -> None:
-    frames = np.stack(camera_frames(96, 64, 6, lambda t: (40.0 * t, 0.0, 0.0, 1.0)))
-    control = flow_control(frames)
+def test_camera_control_shows_a_pan_as_one_colour_and_a_zoom_as_many() -> None:
+    frames = np.stack(camera_frames(160, 96, 24, pan_zoom_rotate))
+    control = flow_control(frames, "camera")
     assert control.shape == frames.shape and control.dtype == np.uint8
-    centre = control[2, 16:48, 24:72].reshape(-1, 3).astype(np.float32)
-    assert centre.std(axis=0).max() < 40  # dominated by one hue
-    assert centre.mean() < 250  # and not white: motion was seen
+    pan, zoom = control[4].reshape(-1, 3).astype(np.float32), control[12].reshape(-1, 3).astype(np.float32)
+    expected = flow_rgb(np.array([[[-1.0, 0.0]]], np.float32))[0, 0]  # content moves left
+    assert np.abs(pan.mean(axis=0) - expected).max() < 30 and pan.std(axis=0).max() < 20
+    assert zoom.std(axis=0).max() > 40  # radial flow: every direction at once
+    dense = flow_control(frames, "flow")
+    assert dense.shape == frames.shape
 
 
 def _video_ref(path: Path, index: int, seconds: float) -> Reference:

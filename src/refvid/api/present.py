@@ -44,7 +44,7 @@ def _results(runtime: Runtime, base: str, task: Task) -> list[VideoResult] | Non
     return [VideoResult(
         url=result_url(runtime, base, task, result["video_key"], "video.mp4"),
         thumbnail_url=result_url(runtime, base, task, thumb, "thumbnail.jpg") if thumb else None,
-        seed=result["seed"], width=result["width"], height=result["height"], duration=result["duration"],
+        seed=result["seed"], width=result["width"], height=result["height"], duration=round(result["duration"]),
         fps=result["fps"], has_audio=result["has_audio"], steps=extra.get("steps"),
     )]
 

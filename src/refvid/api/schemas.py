@@ -132,7 +132,7 @@ class VideoResult(BaseModel):
     seed: int
     width: int
     height: int
-    duration: float
+    duration: int = Field(description="Seconds of output.")
     fps: int
     has_audio: bool
     thumbnail_url: str | None = None

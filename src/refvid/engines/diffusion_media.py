@@ -130,14 +130,14 @@ _WHEEL = _colorwheel()
 
 
 def flow_rgb(flow: np.ndarray, floor: float = 1.0) -> np.ndarray:
-    """Colour-code a dense flow field (hue = direction, saturation = speed, white = still). Normalised per
-    frame like RAFT's visualiser, but never by less than `floor` px so sensor noise stays white."""
+    """Colour-code a dense flow field (hue = direction, saturation = speed, white = still), as RAFT's
+    visualiser does for VACE's flow task: normalised per frame, but never by less than `floor` px so that
+    sensor noise on a still shot stays white."""
     u, v = flow[..., 0], flow[..., 1]
     radius = np.sqrt(u * u + v * v)
     # A high percentile rather than the max: one mistracked pixel must not wash out the whole frame.
     scale = max(float(np.percentile(radius, 99)), floor)
-    radius = np.minimum(radius / scale, 1.0) * scale
-    radius = radius / scale
+    radius = np.minimum(radius / scale, 1.0)
     angle = np.arctan2(-v, -u) / np.pi
     fk = (angle + 1) / 2 * (len(_WHEEL) - 1)
     k0 = np.floor(fk).astype(np.int32)

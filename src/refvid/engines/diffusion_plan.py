@@ -61,7 +61,7 @@ class ModelConfig:
     guidance_scale: float = 5.0
     negative_prompt: str = ""
     max_sequence_length: int = 512
-    control: str = "flow"  # how a reference video conditions: flow (camera motion only) | raw | none
+    control: str = "camera"  # a reference video as: camera (fitted camera-motion flow) | flow (dense) | raw | none
     conditioning_scale: float = 1.0
     interpolation: str = "blend"  # native fps → 24 fps: blend neighbours | nearest frame
     attention_backend: str | None = None  # e.g. "_native_cudnn", "flash", "sage" (never the *_hub ones)

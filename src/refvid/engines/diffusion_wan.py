@@ -1,9 +1,9 @@
 """Wan 2.1 VACE adapter (`WanVACEPipeline`, Apache-2.0): subject reference images + a control video.
 
 Reference images go to `reference_images` (VACE's R2V task). A reference video becomes a control video with
-an all-white mask ("generate everything, guided by this"): by default its optical flow drawn with the
-Middlebury colour wheel, which is VACE's flow task, so the camera movement carries over without copying the
-reference's content. Clips longer than one window (81 frames at 16 fps ≈ 5 s) are extended window by window:
+an all-white mask ("generate everything, guided by this"): by default the camera motion fitted between its
+frames, drawn as optical flow with the Middlebury colour wheel (VACE's flow task), so the camera movement
+carries over without copying the reference's content. Clips longer than one window (81 frames at 16 fps ≈ 5 s) are extended window by window:
 the last `overlap` generated frames are given back as known frames (mask black), VACE's extension task.
 
 torch/diffusers are imported inside `load`/`render` only.
@@ -86,23 +86,28 @@ class WanVaceAdapter:
         offline_env()
         import torch
         from diffusers import AutoencoderKLWan, WanVACEPipeline
+        from diffusers.utils import logging as diffusers_logging
 
-        self.runtime = runtime
-        cuda = runtime.device == "cuda"
-        dtype = torch.bfloat16 if cuda else torch.float32
+        diffusers_logging.disable_progress_bar()
+        dtype = torch.bfloat16 if runtime.device == "cuda" else torch.float32
         # The VAE stays fp32 (Wan's recommendation: bf16 decoding visibly bands); it is small.
         vae = AutoencoderKLWan.from_pretrained(self.folder, subfolder="vae", dtype=torch.float32)
-        pipe = WanVACEPipeline.from_pretrained(self.folder, vae=vae, dtype=dtype)
+        self.attach(WanVACEPipeline.from_pretrained(self.folder, vae=vae, dtype=dtype), runtime)
+
+    def attach(self, pipe: Any, runtime: Runtime) -> None:
+        """Apply the preset and memory settings to a built pipeline (also used by bench/diffusion.py on an
+        in-memory one). May be called again on the same pipeline with another preset."""
+        cuda = runtime.device == "cuda"
+        self.pipe, self.runtime = pipe, runtime
         pipe.set_progress_bar_config(disable=True)
         lora = self.lora_file() if runtime.preset.use_lora else None
-        if lora is not None:
+        if lora is not None and self.lora != lora:
             try:  # needs the peft package; without it the preset still runs, just undistilled
                 pipe.load_lora_weights(str(lora), adapter_name="distill")
                 pipe.fuse_lora()
                 self.lora = lora
             except Exception as exc:
                 log.warning("distilled LoRA %s not loaded (%s); running without it", lora, exc)
-        self.pipe = pipe
         self._apply_cache(runtime)
         if cuda and self.config.attention_backend:
             pipe.transformer.set_attention_backend(self.config.attention_backend)
@@ -112,14 +117,18 @@ class WanVaceAdapter:
             pipe.to(runtime.device)
         if runtime.vae_tiling:
             pipe.vae.enable_tiling()
-        if cuda and runtime.preset.compile:
-            # Regional compile: one compiled graph reused by all identical blocks (seconds, not minutes, of
-            # warm-up); fullgraph off so cache hooks may break the graph instead of failing.
+        if cuda and runtime.preset.compile and not getattr(pipe.transformer, "_refvid_compiled", False):
+            # Regional compile: one compiled graph reused by all identical blocks (much shorter warm-up than
+            # compiling the whole model); fullgraph off so the cache hooks may break the graph.
             pipe.transformer.compile_repeated_blocks(fullgraph=False)
+            pipe.transformer._refvid_compiled = True
 
     def _apply_cache(self, runtime: Runtime) -> None:
         from diffusers import FirstBlockCacheConfig, MagCacheConfig
 
+        transformer = self.pipe.transformer
+        if transformer.is_cache_enabled:
+            transformer.disable_cache()
         preset = runtime.preset
         if preset.cache == "none":
             return
@@ -128,7 +137,7 @@ class WanVaceAdapter:
             config: Any = MagCacheConfig(threshold=0.06, num_inference_steps=steps, mag_ratios=self.config.mag_ratios)
         else:
             config = FirstBlockCacheConfig(threshold=preset.cache_threshold)
-        self.pipe.transformer.enable_cache(config)
+        transformer.enable_cache(config)
 
     def render(self, request: RenderRequest, on_step: StepHook) -> Rendered:
         import torch
@@ -138,8 +147,8 @@ class WanVaceAdapter:
         windows = plan_windows(request.frames, cfg.max_frames, cfg.overlap)
         total = steps * len(windows)
         control = request.control
-        if control is not None and cfg.control == "flow":
-            control = flow_control(control)
+        if control is not None and cfg.control in ("camera", "flow"):
+            control = flow_control(control, cfg.control)
         elif cfg.control == "none":
             control = None
         self._set_flow_shift(request.width * request.height)

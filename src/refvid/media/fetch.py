@@ -34,7 +34,6 @@ from refvid.media.netguard import (
 )
 
 FORBIDDEN, FAILED, TOO_LARGE = "reference_forbidden_host", "reference_fetch_failed", "reference_too_large"
-CHUNK_BYTES = 64 * 1024
 MAX_STEP_TIMEOUT_S = 10.0  # one connect or read may stall this long (the total deadline still applies)
 _REDIRECTS = {301, 302, 303, 307, 308}
 
@@ -64,6 +63,7 @@ class Fetcher:
         self.policy = AddressPolicy(settings.fetch_allow_hosts)
         self._resolve_internal = resolve_internal
         self._resolver, self._connector = resolver, connector
+        self._ssl_context = httpx.create_ssl_context(trust_env=False)  # shared: SSLContext is thread-safe
 
     def internal_path(self, url: str) -> Path | None:
         """The local file behind one of our own upload URLs, or None for any other URL."""
@@ -88,7 +88,7 @@ class Fetcher:
         backend = GuardedBackend(self.policy, self._resolver, self._connector,
                                  deadline=time.monotonic() + timeout_s)
         client = httpx.Client(
-            transport=GuardedTransport(backend), trust_env=False, follow_redirects=False,
+            transport=GuardedTransport(backend, self._ssl_context), trust_env=False, follow_redirects=False,
             timeout=httpx.Timeout(min(timeout_s, MAX_STEP_TIMEOUT_S)),
             # identity: we store what the server sends and count raw bytes, so no gzip bomb can inflate it.
             headers={"User-Agent": "refvid/1 (reference fetcher)", "Accept-Encoding": "identity"},
@@ -150,7 +150,7 @@ def _stream_to_file(response: httpx.Response, dest: Path, label: str, max_bytes:
     size = 0
     try:
         with tmp.open("wb") as out:
-            for chunk in response.iter_raw(CHUNK_BYTES):
+            for chunk in response.iter_raw():  # as the socket delivers: no waiting for a full chunk
                 size += len(chunk)
                 if size > max_bytes:
                     raise _too_large(label, size, max_bytes, at_least=True)

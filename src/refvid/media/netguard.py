@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -77,8 +78,8 @@ def describe_blocked(ip: IPAddress) -> str | None:
         (ip.is_link_local, "a link-local address"),
         (ip.is_multicast, "a multicast address"),  # 224/4 and ff0e:: count as "global" in Python 3.11
         (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED, "a shared (carrier-grade NAT) address"),
-        (ip.is_private, "a private address"),
         (ip.is_reserved, "a reserved address"),
+        (ip.is_private, "a private address"),
         (not ip.is_global, "not a public address"),
     ]
     return next((reason for hit, reason in checks if hit), None)
@@ -193,11 +194,11 @@ class GuardedTransport(httpx.HTTPTransport):
     else (request/response mapping, exception mapping) is httpx's own code.
     """
 
-    def __init__(self, backend: GuardedBackend, *, verify: bool = True) -> None:
-        super().__init__(verify=verify, trust_env=False)
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False), network_backend=backend,
-        )
+    def __init__(self, backend: GuardedBackend, ssl_context: ssl.SSLContext | None = None) -> None:
+        # Building an SSL context loads the CA bundle (~20 ms): callers making many clients pass one in.
+        ssl_context = ssl_context or httpx.create_ssl_context(trust_env=False)
+        super().__init__(verify=ssl_context, trust_env=False)
+        self._pool = httpcore.ConnectionPool(ssl_context=ssl_context, network_backend=backend)
 
 
 def check_url(url: httpx.URL) -> None:

@@ -32,13 +32,15 @@ class BlobStore(Protocol):
         ...
 
 
-def open_blob_store(url: str) -> BlobStore:
+def open_blob_store(url: str, **s3_options: str | None) -> BlobStore:
+    """`file:///path` or `s3://bucket/prefix`; `s3_options` (endpoint_url, access_key_id,
+    secret_access_key, region) configure the S3 client and are ignored for local disk."""
     if url.startswith("file://"):
         from refvid.storage.local import LocalBlobStore
 
         return LocalBlobStore(Path(url[len("file://"):]))
     if url.startswith("s3://"):
-        from refvid.storage.s3 import S3BlobStore  # type: ignore[import-not-found,unused-ignore]
+        from refvid.storage.s3 import S3BlobStore
 
-        return S3BlobStore.from_url(url)  # type: ignore[no-any-return,unused-ignore]
+        return S3BlobStore.from_url(url, **s3_options)
     raise ValueError(f"unsupported storage URL {url!r}: use file:///path or s3://bucket/prefix")

@@ -354,16 +354,16 @@ class SqlStore(ABC):
             return q("DELETE FROM files WHERE expires_at < ? RETURNING *", (now_s,))
 
 
-def open_store(database_url: str) -> SqlStore:
-    """`sqlite:///path.db` or `postgresql://…` → a migrated store."""
+def open_store(database_url: str, pool_size: int = 10) -> SqlStore:
+    """`sqlite:///path.db` or `postgresql://…` → a migrated store (`pool_size`: PostgreSQL connections)."""
     if database_url.startswith("sqlite:"):
         from refvid.tasks.sqlite_store import SqliteStore
 
         store: SqlStore = SqliteStore(database_url)
     elif database_url.startswith(("postgresql:", "postgres:")):
-        from refvid.tasks.postgres_store import PostgresStore  # type: ignore[import-not-found,unused-ignore]
+        from refvid.tasks.postgres_store import PostgresStore
 
-        store = PostgresStore(database_url)
+        store = PostgresStore(database_url, pool_size=pool_size)
     else:
         raise ValueError(f"unsupported database URL {database_url!r}: use sqlite:///… or postgresql://…")
     store.migrate()

@@ -1,0 +1,141 @@
+"""PostgreSQL task store: psycopg 3 with a connection pool, for several API and worker nodes.
+
+The queries are `SqlStore`'s; this module supplies the connections and the dialect:
+
+- placeholders: the portable `?` becomes psycopg's `%s` (a literal `%` is escaped first);
+- claims lock the chosen row with `FOR UPDATE SKIP LOCKED`, so concurrent workers never wait on each
+  other and never claim the same task;
+- `migrate` holds an advisory lock, so many processes may start (and migrate) at the same moment;
+- two submissions racing on one (owner, Idempotency-Key) resolve to one task: the loser of the unique
+  index catches the violation and returns the winner's row;
+- wake-ups use LISTEN/NOTIFY (`open_waker`, see `refvid.worker.pg_wakeup`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.rows import dict_row
+from psycopg_pool import ConnectionPool
+
+from refvid.tasks.model import Task
+from refvid.tasks.store import Query, SqlStore, task_from_row
+
+if TYPE_CHECKING:
+    from refvid.worker.pg_wakeup import PgWaker
+
+log = logging.getLogger(__name__)
+
+#: the LISTEN/NOTIFY channel of queue changes (new, cancelled, requeued tasks)
+CHANNEL = "refvid_tasks"
+#: pg_advisory_lock key serialising migrations across processes ("refvid" in ASCII)
+MIGRATION_LOCK_KEY = 0x726566766964
+DEFAULT_POOL_SIZE = 10
+
+
+@functools.lru_cache(maxsize=256)
+def to_pyformat(sql: str) -> str:
+    """Portable `?` placeholders → psycopg `%s` (none of our queries has `?` inside a string literal)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def conninfo_of(database_url: str) -> str:
+    """`postgres://` is an alias libpq accepts too; keep the URL as the conninfo string."""
+    if not database_url.startswith(("postgresql://", "postgres://")):
+        raise ValueError(f"bad PostgreSQL URL {database_url!r}: expected postgresql://user@host:port/db")
+    return database_url
+
+
+class PostgresStore(SqlStore):
+    """Safe for many threads, processes and machines. Each `_tx` borrows a pooled connection for one
+    transaction (READ COMMITTED, which the SKIP LOCKED claim relies on)."""
+
+    claim_lock_clause = " FOR UPDATE SKIP LOCKED"
+    greatest = "GREATEST"
+
+    def __init__(self, database_url: str, pool_size: int = DEFAULT_POOL_SIZE,
+                 connect_timeout_s: float = 30.0):
+        self.conninfo = conninfo_of(database_url)
+        self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
+            self.conninfo,
+            min_size=1,
+            max_size=max(1, pool_size),
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            connection_class=psycopg.Connection[dict[str, Any]],
+            timeout=connect_timeout_s,
+            name="refvid-store",
+            open=False,
+        )
+        self._pool.open(wait=True, timeout=connect_timeout_s)
+
+    @contextmanager
+    def _tx(self, write: bool) -> Iterator[Query]:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+
+            def query(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+                cur.execute(to_pyformat(sql), tuple(params))
+                return cur.fetchall() if cur.description is not None else []
+
+            yield query
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- dialect-specific behaviour -----------------------------------------------------------------
+    def migrate(self) -> int:
+        """Apply pending migrations under a cluster-wide advisory lock (many nodes may start at once)."""
+        with psycopg.connect(self.conninfo, autocommit=True) as lock_conn:
+            lock_conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+            try:
+                return super().migrate()
+            finally:
+                lock_conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+
+    def insert_task(self, task: Task) -> tuple[Task, bool]:
+        """As `SqlStore.insert_task`; a concurrent insert with the same idempotency key loses to the one
+        that committed first and returns that task."""
+        try:
+            return super().insert_task(task)
+        except pg_errors.UniqueViolation:
+            if not task.idempotency_key:
+                raise
+            with self._tx(write=False) as q:
+                rows = q("SELECT * FROM tasks WHERE owner = ? AND idempotency_key = ?",
+                         (task.owner, task.idempotency_key))
+            if not rows:
+                raise
+            return task_from_row(rows[0]), False
+
+    def reap_expired(self, max_attempts: int) -> list[Task]:
+        """Every node runs a reaper; two reaping the same rows may deadlock, and then one simply yields
+        (the other did the work, and the next pass retries anything left)."""
+        try:
+            return super().reap_expired(max_attempts)
+        except pg_errors.DeadlockDetected:
+            log.info("reaper: another node is reaping the same leases; skipping this pass")
+            return []
+
+    def expire_pending(self, deadline_s: float) -> list[Task]:
+        try:
+            return super().expire_pending(deadline_s)
+        except pg_errors.DeadlockDetected:
+            log.info("expiry: another node is expiring the same tasks; skipping this pass")
+            return []
+
+    # -- wake-ups -----------------------------------------------------------------------------------
+    def notify_waiters(self) -> None:
+        """`NOTIFY` every listening process (delivered when this autocommit statement commits)."""
+        with self._pool.connection() as conn:
+            conn.execute(f"NOTIFY {CHANNEL}")
+
+    def open_waker(self) -> PgWaker:
+        """A LISTEN/NOTIFY waker on its own connection; `Runtime` prefers it to the local waker."""
+        from refvid.worker.pg_wakeup import PgWaker  # the worker layer; only needed where one runs
+
+        return PgWaker(self.conninfo, CHANNEL, self.notify_waiters)
