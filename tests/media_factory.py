@@ -97,7 +97,7 @@ def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 24, codec: 
 
 def make_video(path: Path, width: int = 640, height: int = 360, seconds: float = 3.0, fps: int = 24,
                camera: CameraPath = pan_zoom_rotate, seed: int = 1, with_audio: bool = False) -> Path:
-    frames = camera_frames(width, height, int(round(seconds * fps)), camera, seed)
+    frames = camera_frames(width, height, round(seconds * fps), camera, seed)
     audio = clicks(seconds, onsets_s=[0.5, 1.5]) if with_audio else None
     return write_video(path, frames, fps, audio=audio)
 
@@ -105,7 +105,7 @@ def make_video(path: Path, width: int = 640, height: int = 360, seconds: float =
 def clicks(seconds: float, onsets_s: Sequence[float], sample_rate: int = 44100, tone_hz: float = 220.0,
            seed: int = 2) -> np.ndarray:
     """Mono float32 in [-1, 1]: a quiet tone plus loud noise bursts at `onsets_s`."""
-    n = int(round(seconds * sample_rate))
+    n = round(seconds * sample_rate)
     t = np.arange(n) / sample_rate
     signal = 0.1 * np.sin(2 * np.pi * tone_hz * t)
     rng = np.random.default_rng(seed)
@@ -113,6 +113,8 @@ def clicks(seconds: float, onsets_s: Sequence[float], sample_rate: int = 44100, 
     envelope = np.exp(-np.linspace(0, 6, burst_len))
     for onset in onsets_s:
         start = int(onset * sample_rate)
+        if start >= n:
+            continue  # a click past the end of a short clip
         end = min(n, start + burst_len)
         signal[start:end] += 0.8 * rng.uniform(-1, 1, end - start) * envelope[: end - start]
     return np.clip(signal, -1, 1).astype(np.float32)

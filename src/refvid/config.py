@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 CommaList = Annotated[list[str], NoDecode]
+FloatList = Annotated[list[float], NoDecode]
 
 
 def _split_commas(value: Any) -> Any:
@@ -65,6 +66,32 @@ class Settings(BaseSettings):
 
     # Request limits
     max_body_bytes: int = Field(64 * 1024 * 1024, description="Largest request body accepted.")
+    idempotency_ttl_s: float = Field(86400.0, gt=0, description="How long an Idempotency-Key maps to its task.")
+    rate_limit_per_minute: int = Field(
+        6000, ge=0, description="API requests per minute per key and process, bursts included (0 = off)."
+    )
+    max_open_tasks: int = Field(10000, ge=0, description="Pending + processing tasks allowed per key (0 = off).")
+    credit_budget: int = Field(0, ge=0, description="Credits per key within the budget window (0 = no budget).")
+    credit_budget_window_s: float = Field(
+        30 * 86400.0, gt=0, description="Rolling window of the credit budget (default 30 days)."
+    )
+
+    # Webhooks (spec §8)
+    webhook_retry_schedule_s: FloatList = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0],
+        description="Delays before each webhook retry (Standard Webhooks schedule, about 27 h in all).",
+    )
+    webhook_retry_jitter: float = Field(0.1, ge=0, lt=1, description="Random spread of each retry delay (±).")
+    webhook_timeout_s: float = Field(15.0, gt=0, description="Time limit of one webhook delivery.")
+    webhook_concurrency: int = Field(4, ge=0, description="Webhook delivery threads of `refvid serve` (0 = none).")
+    webhook_poll_s: float = Field(1.0, gt=0, description="How often idle delivery threads look for due webhooks.")
+    webhook_secret_grace_s: float = Field(
+        86400.0, ge=0, description="How long a rotated-out webhook secret still signs deliveries."
+    )
+
+    # Observability
+    metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at GET /metrics.")
+    metrics_port: int = Field(0, ge=0, description="`refvid worker`: serve its metrics on this port (0 = off).")
 
     # Relay engine (ByteDance ModelArk / Volcengine Ark)
     ark_api_key: str | None = Field(None, description="ModelArk/Ark API key; enables the relay engine.")
@@ -75,6 +102,10 @@ class Settings(BaseSettings):
     ark_models: CommaList = Field(
         default_factory=list, description="model=ark-model overrides for the relay's model id map."
     )
+    ark_poll_interval_s: float = Field(3.0, gt=0, description="First delay between polls of an upstream task.")
+    ark_poll_max_interval_s: float = Field(15.0, gt=0, description="Longest delay between polls (backoff cap).")
+    ark_timeout_s: float = Field(30.0, gt=0, description="Time limit of one HTTP request to the Ark API.")
+    ark_max_retries: int = Field(5, ge=0, description="Retries of an Ark call answered 429/5xx (with backoff).")
 
     # Diffusion engine
     diffusion_weights: Path | None = Field(None, description="Folder holding one weights folder per model.")
@@ -88,6 +119,11 @@ class Settings(BaseSettings):
     @field_validator("api_keys", "engines", "routes", "fetch_allow_hosts", "ark_models", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("webhook_retry_schedule_s", mode="before")
+    @classmethod
+    def _float_list(cls, value: Any) -> Any:
         return _split_commas(value)
 
     @property

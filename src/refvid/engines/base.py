@@ -31,6 +31,7 @@ class EngineInput:
     references: list[Reference]  # images, then videos, then audios, each in request list order
     output: OutputSpec
     work_dir: Path  # private scratch folder for this attempt; the output file goes here
+    requested_ratio: str = ""  # the ratio as the client sent it (`adaptive` survives here for the relay)
 
     def of_kind(self, kind: str) -> list[Reference]:
         return [r for r in self.references if r.kind == kind]

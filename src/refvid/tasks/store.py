@@ -18,6 +18,7 @@ from typing import Any
 from refvid.errors import Conflict
 from refvid.tasks.migrations import MIGRATIONS
 from refvid.tasks.model import Claim, Heartbeat, Task, TaskSpec, TaskStatus
+from refvid.webhooks.outbox import record_status_changes, record_task_created
 
 Query = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
 
@@ -140,6 +141,7 @@ class SqlStore(ABC):
                  _dumps(task.spec.to_dict()), task.created_at, task.created_at, task.idempotency_key,
                  task.request_hash, task.credits),
             )
+            record_task_created(q, task.id, task.owner, task.credits, task.created_at)
         return task, True
 
     def get_task(self, task_id: str) -> Task | None:
@@ -173,6 +175,7 @@ class SqlStore(ABC):
         with self._tx(write=True) as q:
             rows = q("""UPDATE tasks SET status = 'cancelled', finished_at = ?, updated_at = ?
                         WHERE id = ? AND status = 'pending' RETURNING *""", (now, now, task_id))
+            record_status_changes(q, rows, now)  # webhook event + credits released, in this transaction
             if not rows:
                 rows = q("""UPDATE tasks SET cancel_requested = 1, updated_at = ?
                             WHERE id = ? AND status = 'processing' RETURNING *""", (now, task_id))
@@ -208,6 +211,7 @@ class SqlStore(ABC):
                   RETURNING *"""
         with self._tx(write=True) as q:
             rows = q(sql, (worker_id, token, now + lease_s, now, now, *engines))
+            record_status_changes(q, rows, now)
         return Claim(task_from_row(rows[0]), token) if rows else None
 
     def heartbeat(self, task_id: str, token: str, progress: int, lease_s: float,
@@ -232,9 +236,12 @@ class SqlStore(ABC):
 
     def save_engine_state(self, task_id: str, token: str, state: dict[str, Any]) -> bool:
         with self._tx(write=True) as q:
-            rows = q("""UPDATE tasks SET engine_state = ?, updated_at = ?
+            # An engine saying "no longer cancellable" (relay: the provider started) is visible at once.
+            cancellable = int(bool(state.get("cancellable", True)))
+            rows = q("""UPDATE tasks SET engine_state = ?, updated_at = ?,
+                          cancellable = CASE WHEN ? = 0 THEN 0 ELSE cancellable END
                         WHERE id = ? AND lease_token = ? AND status = 'processing' RETURNING id""",
-                     (_dumps(state), time.time(), task_id, token))
+                     (_dumps(state), time.time(), cancellable, task_id, token))
         return bool(rows)
 
     def finish(self, task_id: str, token: str, status: TaskStatus, *, result: dict[str, Any] | None = None,
@@ -247,10 +254,11 @@ class SqlStore(ABC):
                 """UPDATE tasks SET status = ?, result = ?, error = ?, finished_at = ?, updated_at = ?,
                        progress = CASE WHEN ? = 'completed' THEN 100 ELSE progress END,
                        lease_token = NULL, lease_expires_at = NULL, cancellable = 0, run_s_per_output_s = ?
-                   WHERE id = ? AND lease_token = ? AND status = 'processing' RETURNING id""",
+                   WHERE id = ? AND lease_token = ? AND status = 'processing' RETURNING *""",
                 (status.value, _dumps(result), _dumps(error), now, now, status.value, run_s_per_output_s,
                  task_id, token),
             )
+            record_status_changes(q, rows, now)
         return bool(rows)
 
     def release(self, task_id: str, token: str) -> bool:
@@ -270,8 +278,9 @@ class SqlStore(ABC):
                           finished_at = CASE WHEN cancel_requested = 1 THEN ? ELSE NULL END,
                           worker_id = NULL, lease_token = NULL, lease_expires_at = NULL,
                           attempts = attempts + ?, updated_at = ?
-                        WHERE id = ? AND lease_token = ? AND status = 'processing' RETURNING id""",
+                        WHERE id = ? AND lease_token = ? AND status = 'processing' RETURNING *""",
                      (now, attempt_delta, now, task_id, token))
+            record_status_changes(q, rows, now)
         return bool(rows)
 
     # -- maintenance --------------------------------------------------------------------------------
@@ -293,6 +302,7 @@ class SqlStore(ABC):
                             lease_token = NULL, lease_expires_at = NULL, cancellable = 0
                           WHERE status = 'processing' AND lease_expires_at < ? RETURNING *""",
                        (lost, now, now, now))
+            record_status_changes(q, [*cancelled, *retried, *failed], now)
         return [task_from_row(r) for r in (*cancelled, *retried, *failed)]
 
     def expire_pending(self, deadline_s: float) -> list[Task]:
@@ -303,6 +313,7 @@ class SqlStore(ABC):
                           cancellable = 0
                         WHERE status = 'pending' AND created_at < ? RETURNING *""",
                      (error, now, now, now - deadline_s))
+            record_status_changes(q, rows, now)
         return [task_from_row(r) for r in rows]
 
     def finished_before(self, before_s: float, limit: int = 100) -> list[Task]:

@@ -74,7 +74,8 @@ def resolve_job(engine: Any, job: JobRequest) -> EngineInput:
     ratio = resolve_ratio(spec.ratio, job.references)
     duration = spec.duration if spec.duration > 0 else engine.choose_duration(job.references)
     output = OutputSpec.build(spec.resolution, ratio, duration, spec.generate_audio, job.seed)
-    return EngineInput(job.task_id, spec.model, spec.prompt, job.references, output, job.work_dir)
+    return EngineInput(job.task_id, spec.model, spec.prompt, job.references, output, job.work_dir,
+                       requested_ratio=spec.ratio)
 
 
 def _watch_parent(parent_pid: int) -> None:
