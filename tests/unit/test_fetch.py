@@ -178,7 +178,7 @@ def test_declared_size_over_the_cap_is_rejected_early(tmp_path: Path, server: Me
     url = server.add_bytes("/big", b"\0" * (MB + 1))
     error = failure(Fetcher(settings(tmp_path)), url, tmp_path)
     assert (error.code, error.message) == ("reference_too_large",
-                                           "image_urls[2]: file is 1 MB, over the 1 MB limit")
+                                           "image_urls[2]: file is 1,048,577 bytes, over the 1 MB limit")
 
 
 def test_undeclared_size_is_counted_while_streaming(tmp_path: Path, server: MediaServer) -> None:
@@ -232,3 +232,12 @@ def test_internal_urls_use_the_file_without_http(tmp_path: Path, server: MediaSe
     assert failure(fetcher, own, tmp_path, max_bytes=4).code == "reference_too_large"
     upload.unlink()
     assert failure(fetcher, own, tmp_path).code == "reference_fetch_failed"
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://xn--/", "http://ex\x00ample.com/", "http://\u2474.0.0.1/",
+                                 "http://exa mple.test/"])
+def test_malformed_urls_fail_cleanly(tmp_path: Path, url: str) -> None:
+    net = StubNet()
+    error = failure(Fetcher(settings(tmp_path), **net.kwargs()), url, tmp_path)
+    assert error.code == "reference_fetch_failed" and error.message.startswith("image_urls[2]: ")
+    assert net.attempts == []

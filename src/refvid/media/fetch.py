@@ -77,10 +77,14 @@ class Fetcher:
         """
         internal = self.internal_path(url)
         if internal is not None:
-            return _copy_internal(internal, url, dest, label, max_bytes)
+            return self.fetch_internal(internal, url, dest, label=label, max_bytes=max_bytes)
         if url[:5].lower() == "data:":
             return _write_data_url(url, dest, label, max_bytes)
         return self._fetch_http(url, dest, label, max_bytes, cancelled)
+
+    def fetch_internal(self, source: Path, url: str, dest: Path, *, label: str, max_bytes: int) -> FetchResult:
+        """Place an upload that `internal_path(url)` already resolved to `source` at `dest` (link or copy)."""
+        return _copy_internal(source, url, dest, label, max_bytes)
 
     def _fetch_http(self, url: str, dest: Path, label: str, max_bytes: int,
                     cancelled: Callable[[], bool] | None) -> FetchResult:
@@ -101,7 +105,7 @@ class Fetcher:
         except httpx.TimeoutException as exc:
             message = f"{label}: download timed out (limit {timeout_s:g} s)"
             raise ReferenceFailure(message, code=FAILED) from exc
-        except httpx.InvalidURL as exc:
+        except (httpx.InvalidURL, ValueError) as exc:  # ValueError: e.g. idna.IDNAError for "xn--"
             raise ReferenceFailure(f"{label}: invalid URL ({exc})", code=FAILED) from exc
         except httpx.HTTPError as exc:
             raise ReferenceFailure(f"{label}: download failed ({exc})", code=FAILED) from exc
@@ -136,7 +140,10 @@ def format_mb(size_bytes: int) -> str:
 def _too_large(label: str, size_bytes: int, max_bytes: int, *, at_least: bool = False) -> ReferenceFailure:
     if at_least:  # streaming stopped at the limit: the real size is unknown
         return ReferenceFailure(f"{label}: file exceeds the {format_mb(max_bytes)} limit", code=TOO_LARGE)
-    message = f"{label}: file is {format_mb(size_bytes)}, over the {format_mb(max_bytes)} limit"
+    size = format_mb(size_bytes)
+    if size == format_mb(max_bytes):  # "1 MB, over the 1 MB limit" would read as a contradiction
+        size = f"{size_bytes:,} bytes"
+    message = f"{label}: file is {size}, over the {format_mb(max_bytes)} limit"
     return ReferenceFailure(message, code=TOO_LARGE)
 
 

@@ -33,8 +33,6 @@ _PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 _DEMUXERS = {"mp4": "mov", "mov": "mov", "mp3": "mp3", "wav": "wav"}
 _HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis"}
 _QT_ATOMS = {b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot"}
-_PROBE_ERRORS = (av.FFmpegError, OSError, ValueError, EOFError, IndexError, KeyError, SyntaxError,
-                 MemoryError)
 
 
 def sniff(head: bytes) -> str | None:
@@ -79,7 +77,9 @@ def probe(path: Path, kind: MediaKind, label: str) -> MediaInfo:
         if kind == "image":
             return _probe_image(path, fmt, label, size_bytes)
         return _probe_av(path, kind, fmt, label, size_bytes)
-    except _PROBE_ERRORS as exc:
+    except ReferenceFailure:
+        raise
+    except Exception as exc:  # any decoder failure on untrusted bytes is the file's fault, never a crash
         detail = re.sub(r"^\[Errno -?\d+\] |: '/.*$", "", str(exc))[:120] or type(exc).__name__
         raise ReferenceFailure(f"{label}: {NAMES[fmt]} file is corrupt or truncated ({detail})",
                                code=INVALID) from exc

@@ -115,13 +115,16 @@ class RefCache:
         """Delete expired entries and stray temp files; returns how many files were removed. Safe to run
         while other threads/processes use the cache (a reader that loses a race just misses)."""
         removed, now = 0, self._clock()
-        for path in self.root.glob("*") if self.root.is_dir() else []:
+        for path in list(self.root.iterdir()) if self.root.is_dir() else []:
             try:
                 if path.suffix == ".json":
                     meta = json.loads(path.read_text())
                     if now - float(meta["created_at"]) <= (self.ttl_s if meta["expires"] else self.max_age_s):
                         continue
-                    path.with_suffix("").unlink(missing_ok=True)
+                    blob = path.with_suffix("")
+                    if blob.exists():
+                        blob.unlink()
+                        removed += 1
                 elif path.name.startswith(".") or not path.with_suffix(".json").exists():
                     if now - path.stat().st_mtime <= _STRAY_AGE_S:
                         continue

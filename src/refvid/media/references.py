@@ -84,12 +84,22 @@ def _prepare_one(kind: MediaKind, index: int, url: str, work_dir: Path, fetcher:
     label = f"{kind}_urls[{index}]"
     staging = work_dir / f".{kind}_{index}.fetch"
 
+    try:
+        internal = fetcher.internal_path(url)  # asked once: the hook may hit the database or blob storage
+    except ReferenceFailure as exc:  # e.g. an expired upload: make the message name the reference
+        if exc.message.startswith(label):
+            raise
+        raise ReferenceFailure(f"{label}: {exc.message}", code=exc.code) from exc
+
     def fetch_and_probe(path: Path) -> MediaInfo:
-        fetcher.fetch(url, path, label=label, max_bytes=MAX_BYTES[kind], cancelled=stop.is_set)
+        if internal is not None:
+            fetcher.fetch_internal(internal, url, path, label=label, max_bytes=MAX_BYTES[kind])
+        else:
+            fetcher.fetch(url, path, label=label, max_bytes=MAX_BYTES[kind], cancelled=stop.is_set)
         return probe(path, kind, label)
 
     try:
-        key = cache.key_for(kind, url, fetcher.internal_path(url)) if cache is not None else None
+        key = cache.key_for(kind, url, internal) if cache is not None else None
         if cache is not None and key is not None:
             info = cache.get_or_create(key, staging, fetch_and_probe)
         else:
