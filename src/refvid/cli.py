@@ -13,7 +13,6 @@ import typer
 from refvid.config import Settings
 
 
-
 def _settings_epilog() -> str:
     lines = ["Settings (environment; the matching flags override them):"]
     for name, field in Settings.model_fields.items():
@@ -43,8 +42,11 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def _logging(settings: Settings) -> None:
+    from refvid.metrics import install_log_context
+
+    install_log_context()  # every record carries request_id and task_id ("-" outside a request / task)
     logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s [req=%(request_id)s task=%(task_id)s] %(message)s")
 
 
 @app.command()
@@ -103,6 +105,10 @@ def worker(
         signal.signal(sig, lambda *_: done.set())
     maintenance = Maintenance(runtime)
     maintenance.start()
+    if settings.metrics_port:  # this process's claim/run/failure metrics, for Prometheus
+        import prometheus_client
+
+        prometheus_client.start_http_server(settings.metrics_port, addr=settings.host)
     deps = WorkerDeps(settings, runtime.store, runtime.blobs, runtime.waker)
     running = Worker(deps, worker_engines(settings), concurrency=concurrency)
     running.start()
@@ -141,6 +147,9 @@ def tiny_weights(folder: Path, model: Annotated[str, typer.Option(help="Pipeline
     from refvid.engines.tiny_weights import write_tiny_weights  # type: ignore[import-not-found,unused-ignore]
 
     typer.echo(str(write_tiny_weights(folder, model)))
+
+
+__import__("refvid.cli_client").cli_client.register(app)  # client commands: generate, tasks
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Python client for refvid and FoxAPI's Seedance 2.0 video API (same wire, spec `api.md`).
 
     from refvid import Client
-    with Client("http://127.0.0.1:8000", "sk-...") as client:
+    with Client("http://127.0.0.1:8000", "rv-...") as client:
         task = client.create("@Image1 dances", images=["me.png"], resolution="480p", duration=4)
         task = client.wait(task, on_progress=lambda t: print(t.status, t.progress))
         client.download(task, "out.mp4")
@@ -29,17 +29,21 @@ import httpx
 
 from refvid import __version__
 from refvid.api.schemas import FileObject, ModelList, TaskDeleted, TaskList, TaskObject
-from refvid.client_errors import (APIConnectionError, ClientError, TaskCancelledError, TaskFailedError,
-                                  WaitTimeoutError, error_from_response)
+from refvid.client_errors import (
+    APIConnectionError,
+    ClientError,
+    TaskCancelledError,
+    TaskFailedError,
+    WaitTimeoutError,
+    error_from_response,
+)
+from refvid.client_wire import Reference, file_object, task_object
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_MODEL", "AsyncClient", "Client", "poll_delay"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_MODEL = "seedance-2.0-reference-to-video"
-UPLOAD_TTL_S = 72 * 3600
-Reference = str | os.PathLike[str]
 ProgressCallback = Callable[[TaskObject], Any]
-_RESULT_DEFAULTS = {"seed": -1, "width": 0, "height": 0, "duration": 0, "fps": 0, "has_audio": False}
 _RETRY_STATUS = frozenset({429, 502, 503, 504})
 
 
@@ -50,34 +54,6 @@ def poll_delay(polls: int, estimated_time: float | None, *, min_s: float = 0.25,
     if estimated_time and estimated_time > 0:
         delay = min(delay, estimated_time / 2)
     return max(min_s, delay)
-
-
-def _task(payload: dict[str, Any]) -> TaskObject:
-    """A task object; fields FoxAPI may omit (task_info, usage, result details) get neutral defaults."""
-    data = dict(payload)
-    active = data.get("status") in ("pending", "processing")
-    info = data.get("task_info") or {}
-    data["task_info"] = {"can_cancel": bool(info.get("can_cancel", active)),
-                         "estimated_time": round(float(info.get("estimated_time") or 0))}
-    data["usage"] = data.get("usage") or {"credits_reserved": 0}
-    data.setdefault("progress", 100 if data.get("status") == "completed" else 0)
-    data.setdefault("created", 0)
-    output = data.pop("output", None)  # Older FoxAPI shape: {"output": {"url", "urls", ...}}.
-    if not data.get("results") and isinstance(output, dict) and output.get("url"):
-        data["results"] = [{**output, "url": url} for url in output.get("urls") or [output["url"]]]
-    if data.get("results"):
-        data["results"] = [{**_RESULT_DEFAULTS, **{k: v for k, v in r.items() if v is not None}}
-                           for r in data["results"] if isinstance(r, dict)]
-    if isinstance(error := data.get("error"), dict):
-        data["error"] = {"code": str(error.get("code") or "generation_failed"),
-                         "message": str(error.get("message") or ""), "type": "task_error"}
-    return TaskObject.model_validate(data)
-
-
-def _file(payload: dict[str, Any]) -> FileObject:
-    data = {"object": "file", **payload}
-    data.setdefault("expires_at", int(data.get("created") or 0) + UPLOAD_TTL_S)
-    return FileObject.model_validate(data)
 
 
 class AsyncClient:
@@ -138,21 +114,23 @@ class AsyncClient:
         name = filename or ("upload.bin" if isinstance(source, bytes) else Path(source).name)
         data = source if isinstance(source, bytes) else await asyncio.to_thread(Path(source).read_bytes)
         files = {"file": (name, data, mimetypes.guess_type(name)[0] or "application/octet-stream")}
-        return _file(await self._request("POST", "/v1/files/upload/stream", files=files, idempotent=False))
+        payload = await self._request("POST", "/v1/files/upload/stream", files=files, idempotent=False)
+        return file_object(payload)
 
     async def _resolve(self, ref: Reference) -> str:
         if isinstance(ref, str) and ref.startswith(("http://", "https://", "data:")):
             return ref
         if not await asyncio.to_thread(Path(ref).is_file):
-            raise FileNotFoundError(f"reference {os.fspath(ref)!r} is neither an http(s)/data: URL nor a file")
+            raise FileNotFoundError(f"reference {os.fspath(ref)!r} is neither a URL nor an existing file")
         return (await self.upload(ref)).url
 
     async def create(self, prompt: str | None = None, *, model: str = DEFAULT_MODEL,
                      images: Sequence[Reference] = (), videos: Sequence[Reference] = (),
                      audios: Sequence[Reference] = (), resolution: str | None = None,
-                     ratio: str | None = None, duration: int | None = None, generate_audio: bool | None = None,
-                     seed: int | None = None, callback_url: str | None = None,
-                     idempotency_key: str | None = None, extra: dict[str, Any] | None = None) -> TaskObject:
+                     ratio: str | None = None, duration: int | None = None,
+                     generate_audio: bool | None = None, seed: int | None = None,
+                     callback_url: str | None = None, idempotency_key: str | None = None,
+                     extra: dict[str, Any] | None = None) -> TaskObject:
         """Submit a task (`POST /v1/videos/generations`). References are URLs or local paths; local
         paths are uploaded first. Options left as None take the server's defaults; `extra` fields are
         sent as they are (e.g. later waves' `image_url`)."""
@@ -166,15 +144,16 @@ class AsyncClient:
             if values:
                 body[field] = values
         headers = {"Idempotency-Key": idempotency_key or f"refvid-py-{uuid.uuid4().hex}"}
-        return _task(await self._request("POST", "/v1/videos/generations", json=body, headers=headers))
+        return task_object(await self._request("POST", "/v1/videos/generations", json=body, headers=headers))
 
     async def get(self, task_id: str, *, sync_upstream: bool = False) -> TaskObject:
         """The task's current state (`GET /v1/tasks/{id}`)."""
         params = {"sync_upstream": "true"} if sync_upstream else None
-        return _task(await self._request("GET", f"/v1/tasks/{task_id}", params=params))
+        return task_object(await self._request("GET", f"/v1/tasks/{task_id}", params=params))
 
     async def wait(self, task: str | TaskObject, *, on_progress: ProgressCallback | None = None,
-                   timeout: float | None = None, poll_interval: float | None = None,
+                   timeout: float | None = None,  # noqa: ASYNC109 - same signature as Client.wait
+                   poll_interval: float | None = None,
                    max_interval: float = 4.0) -> TaskObject:
         """Poll until the task ends; return it when completed. `on_progress(task)` (sync or async) is
         called with every state observed. Polls follow `poll_delay` (server hint + backoff up to
@@ -204,7 +183,7 @@ class AsyncClient:
 
     async def cancel(self, task_id: str) -> TaskObject:
         """Cancel (`POST /v1/tasks/{id}/cancel`). A terminal task raises `ConflictError`."""
-        return _task(await self._request("POST", f"/v1/tasks/{task_id}/cancel", idempotent=False))
+        return task_object(await self._request("POST", f"/v1/tasks/{task_id}/cancel", idempotent=False))
 
     async def delete(self, task_id: str) -> TaskDeleted:
         """Delete a terminal task and its files (`DELETE /v1/tasks/{id}`)."""
@@ -255,7 +234,7 @@ class AsyncClient:
         params = {k: v for k, v in {"status": status, "model": model, "limit": limit, "after": after}.items()
                   if v is not None}
         payload = await self._request("GET", "/v1/tasks", params=params)
-        tasks: builtins.list[TaskObject] = [_task(item) for item in payload.get("data") or []]
+        tasks: builtins.list[TaskObject] = [task_object(item) for item in payload.get("data") or []]
         return TaskList(data=tasks, has_more=bool(payload.get("has_more")), last_id=payload.get("last_id"))
 
 
@@ -266,7 +245,7 @@ T = TypeVar("T")
 def _sync(method: Callable[Concatenate[AsyncClient, P], Coroutine[Any, Any, T]]) -> Callable[
         Concatenate[Client, P], T]:
     """The blocking twin of an `AsyncClient` method (same signature and docstring)."""
-    def blocking(self: Client, *args: P.args, **kwargs: P.kwargs) -> T:
+    def blocking(self: Client, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._run(method(self._async, *args, **kwargs))
     functools.update_wrapper(blocking, method)
     return blocking
