@@ -49,8 +49,19 @@ def _results(runtime: Runtime, base: str, task: Task) -> list[VideoResult] | Non
     )]
 
 
+def configured_base_url(runtime: Runtime) -> str:
+    """The base URL when there is no request to take it from (webhooks): REFVID_PUBLIC_URL, else
+    http://{host}:{port}."""
+    settings = runtime.settings
+    return (settings.public_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+
+
 def present_task(task: Task, request: Request, runtime: Runtime, service: TaskService) -> TaskObject:
-    base = base_url(request, runtime)
+    return present_task_at(task, base_url(request, runtime), runtime, service)
+
+
+def present_task_at(task: Task, base: str, runtime: Runtime, service: TaskService) -> TaskObject:
+    """The wire object with result URLs under `base` (present_task without a request)."""
     results = _results(runtime, base, task)
     status = task.status.value
     if task.status == TaskStatus.COMPLETED and not results:
@@ -64,9 +75,14 @@ def present_task(task: Task, request: Request, runtime: Runtime, service: TaskSe
     elif status == "failed":
         error = TaskErrorBody(code="expired", message="the result expired and was deleted")
     return TaskObject(
-        id=task.id, model=task.spec.model, status=status,  # type: ignore[arg-type]
+        id=task.id, model=task.spec.model, status=status,
         progress=task.progress if task.status != TaskStatus.COMPLETED else 100,
         created=int(task.created_at),
         task_info=TaskInfo(can_cancel=task.can_cancel, estimated_time=service.estimated_time(task)),
-        results=results, error=error, usage=Usage(credits_reserved=task.credits),
+        results=results, error=error, usage=Usage(credits_reserved=_credits_reserved(task)),
     )
+
+
+def _credits_reserved(task: Task) -> int:
+    """Failed and cancelled tasks release their credits (the ledger forgets them in the same transaction)."""
+    return 0 if task.status in (TaskStatus.FAILED, TaskStatus.CANCELLED) else task.credits

@@ -90,7 +90,12 @@ def child_main(conn: Connection, cancel: MpEvent, settings_json: str, engine_nam
     from refvid.engines.registry import build_engine
 
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    engine = build_engine(engine_name, Settings.model_validate_json(settings_json))
+    try:
+        engine = build_engine(engine_name, Settings.model_validate_json(settings_json))
+    except Exception as exc:  # a missing or broken engine fails its tasks at once, without retries
+        traceback.print_exc()
+        conn.send(("start_failed", f"engine {engine_name!r} could not start: {type(exc).__name__}: {exc}"))
+        return
     conn.send(("ready",))
     while True:
         try:
@@ -168,6 +173,9 @@ class EngineHost:
                     raise Cancelled()
                 elif kind == "failed":
                     raise TaskFailure(message[2], code=message[1])
+                elif kind == "start_failed":
+                    self._reap()
+                    raise TaskFailure(message[1], code="generation_failed")
                 continue
             if not self._alive():
                 self._reap()

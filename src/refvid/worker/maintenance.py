@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 
+from refvid.media.refcache import RefCache
 from refvid.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class Maintenance:
         for task in store.finished_before(now - self.runtime.settings.result_ttl_s):
             blobs.delete_prefix(f"results/{task.id}/")
             store.clear_result(task.id)
+        RefCache.for_settings(self.runtime.settings).prune()
 
     def _run(self) -> None:
         while not self._stop.wait(REAP_EVERY_S):
