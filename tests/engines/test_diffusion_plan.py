@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -11,10 +12,10 @@ import numpy as np
 import pytest
 
 from refvid.engines.diffusion_media import (
+    control_video,
     fit,
     flow_control,
     flow_rgb,
-    mention_order,
     output_frames,
     rewrite_prompt,
     sample_videos,
@@ -29,6 +30,7 @@ from refvid.engines.diffusion_plan import (
 from refvid.engines.output import SIZES
 from refvid.errors import TaskFailure
 from refvid.media.info import MediaInfo, Reference
+from refvid.media.prompt_refs import VideoRole, mention_order
 from tests.media_factory import camera_frames, make_video, pan_zoom_rotate
 
 
@@ -61,7 +63,7 @@ def test_windows_cover_everything_with_valid_lengths(total: int) -> None:
     windows = plan_windows(total, 81, 17)
     assert windows[0][0] == 0
     assert windows[-1][0] + windows[-1][1] == total
-    for (start, length), (next_start, _) in zip(windows, windows[1:], strict=False):
+    for (start, length), (next_start, _) in itertools.pairwise(windows):
         assert next_start == start + length - 17
     assert all((length - 1) % 4 == 0 and length <= 81 for _, length in windows)
 
@@ -79,7 +81,7 @@ def test_model_config_overrides(tmp_path: Path) -> None:
     assert (cfg.adapter, cfg.fps, cfg.steps_for(PRESETS["fast"]), cfg.steps_for(PRESETS["quality"])) == (
         "wan", 8, 3, 40)
     (tmp_path / "refvid.json").write_text(json.dumps({"no_such_key": 1}))
-    with pytest.raises(TaskFailure, match="refvid.json"):
+    with pytest.raises(TaskFailure, match=r"refvid\.json"):
         ModelConfig.load(tmp_path)
 
 
@@ -97,7 +99,8 @@ def test_chinese_tokens_become_chinese_words() -> None:
     prompt = "@图像2 和 @图像1 跳舞，镜头像 @视频1"
     order = mention_order(prompt, "image", 2)
     assert order == [1, 0]
-    assert rewrite_prompt(prompt, {"image": order, "video": [0]}) == "第一张参考图 和 第二张参考图 跳舞，镜头像 第一个参考视频"
+    expected = "第一张参考图 和 第二张参考图 跳舞，镜头像 第一个参考视频"
+    assert rewrite_prompt(prompt, {"image": order, "video": [0]}) == expected
 
 
 def test_fit_is_exact() -> None:
@@ -138,6 +141,16 @@ def test_camera_control_shows_a_pan_as_one_colour_and_a_zoom_as_many() -> None:
     assert dense.shape == frames.shape
 
 
+def test_control_video_keeps_footage_and_turns_motion_into_flow() -> None:
+    frames = np.stack(camera_frames(160, 96, 12, lambda t: (60.0 * t, 0.0, 0.0, 1.0)))
+    roles: list[VideoRole] = ["content" if i < 6 else "motion" for i in range(12)]
+    control = control_video(frames, roles)
+    assert np.array_equal(control[:6], frames[:6])
+    assert np.array_equal(control[6:], flow_control(frames[6:]))
+    motion_only: list[VideoRole] = ["motion"] * 12
+    assert np.array_equal(control_video(frames, motion_only, "raw"), frames)
+
+
 def _video_ref(path: Path, index: int, seconds: float) -> Reference:
     info = MediaInfo(kind="video", format="mp4", size_bytes=path.stat().st_size, width=160, height=96,
                      duration_s=seconds, fps=24, has_video=True)
@@ -147,8 +160,9 @@ def _video_ref(path: Path, index: int, seconds: float) -> Reference:
 def test_sample_videos_plays_references_in_turn_then_holds(tmp_path: Path) -> None:
     a = _video_ref(make_video(tmp_path / "a.mp4", 160, 96, seconds=1.0, seed=1), 0, 1.0)
     b = _video_ref(make_video(tmp_path / "b.mp4", 160, 96, seconds=1.0, seed=2), 1, 1.0)
-    frames = sample_videos([a, b], fps=16, count=40, width=64, height=32)
+    frames, sources = sample_videos([a, b], fps=16, count=40, width=64, height=32)
     assert frames.shape == (40, 32, 64, 3)
+    assert sources == [0] * 16 + [1] * 24
     assert not np.array_equal(frames[15], frames[16])  # cut from a to b at 1 s
     assert np.array_equal(frames[32], frames[39])  # held after 2 s
 

@@ -22,12 +22,12 @@ import pkgutil
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from refvid.config import Settings
 from refvid.engines.base import BaseEngine, EngineContext, EngineInput, EngineOutput
 from refvid.engines.diffusion_encode import encode_output
-from refvid.engines.diffusion_media import load_image, mention_order, rewrite_prompt, sample_videos
+from refvid.engines.diffusion_media import load_image, rewrite_prompt, sample_videos
 from refvid.engines.diffusion_plan import (
     PRESETS,
     PipelineAdapter,
@@ -39,6 +39,7 @@ from refvid.engines.diffusion_plan import (
     read_config_adapter,
 )
 from refvid.errors import Cancelled, RefvidError, TaskFailure
+from refvid.media.prompt_refs import mention_order, video_roles
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,10 @@ class DiffusionEngine(BaseEngine):
         self.weights = weights or settings.diffusion_weights
         configured = folders if folders is not None else getattr(settings, "diffusion_folders", None) or []
         self.folders = {**DEFAULT_FOLDERS, **parse_folders(configured)}
-        self.preset = PRESETS.get(preset or settings.diffusion_preset)
-        if self.preset is None:
-            raise ValueError(f"unknown diffusion preset {preset or settings.diffusion_preset!r}; "
-                             f"choose one of {', '.join(PRESETS)}")
+        name = preset or settings.diffusion_preset
+        if name not in PRESETS:  # a startup error, before any task is taken
+            raise ValueError(f"unknown diffusion preset {name!r}; choose one of {', '.join(PRESETS)}")
+        self.preset = PRESETS[name]
         self.device = device or settings.diffusion_device
         self.cpu_offload = settings.diffusion_cpu_offload
         self.vae_tiling = settings.diffusion_vae_tiling
@@ -104,11 +105,14 @@ class DiffusionEngine(BaseEngine):
         if self.weights is None:
             raise TaskFailure("REFVID_DIFFUSION_WEIGHTS is not set (run `refvid dev tiny-weights DIR` for a "
                               "test model)")
-        if want_audio:
+        if want_audio:  # a joint audio+video model when one is installed; else video + soundtrack
             for name in self.folders.get(f"audio:{model}", ()):
                 folder = self.weights / name
-                if folder.is_dir() and getattr(adapter_class(folder), "supports_audio", False):
-                    return folder
+                try:
+                    if folder.is_dir() and getattr(adapter_class(folder), "supports_audio", False):
+                        return folder
+                except TaskFailure:  # a folder no adapter serves: log it, generate without it
+                    log.warning("no adapter for audio weights %s; using the video model", folder)
         names = self.folders.get(model, (FALLBACK_FOLDER,))
         for name in names:
             if (self.weights / name).is_dir():
@@ -132,8 +136,7 @@ class DiffusionEngine(BaseEngine):
             return self._adapter
         self.close()
         adapter: PipelineAdapter = adapter_class(folder)(folder)
-        adapter.load(Runtime(self._resolve_device(), self.preset or PRESETS["balanced"], self.cpu_offload,
-                             self.vae_tiling))
+        adapter.load(Runtime(self._resolve_device(), self.preset, self.cpu_offload, self.vae_tiling))
         self._adapter, self._loaded = adapter, folder
         return adapter
 
@@ -155,12 +158,14 @@ class DiffusionEngine(BaseEngine):
         images, videos = job.images, job.videos
         orders = {kind: mention_order(job.prompt, kind, len(job.of_kind(kind))) for kind in ("image", "video", "audio")}
         pictures = [load_image(images[i].path, max(width, height)) for i in orders["image"]]
-        control = None
-        if videos:
-            control = sample_videos([videos[i] for i in orders["video"]], cfg.fps, frames, width, height)
-        return RenderRequest(prompt=rewrite_prompt(job.prompt, orders), images=pictures, control=control,
-                             width=width, height=height, frames=frames, seed=seed,
-                             want_audio=out.generate_audio)
+        request = RenderRequest(prompt=rewrite_prompt(job.prompt, orders), images=pictures, control=None,
+                                width=width, height=height, frames=frames, seed=seed, want_audio=out.generate_audio)
+        if videos:  # each video is footage to show or a motion source, as the prompt's wording says
+            roles = video_roles(job.prompt, len(videos), have_images=bool(images))
+            ordered = orders["video"]
+            request.control, sources = sample_videos([videos[i] for i in ordered], cfg.fps, frames, width, height)
+            request.control_roles = [roles[ordered[s]] for s in sources]
+        return request
 
     def generate(self, job: EngineInput, ctx: EngineContext) -> EngineOutput:
         seed = job.output.seed if job.output.seed >= 0 else secrets.randbelow(2**31)
@@ -188,10 +193,11 @@ class DiffusionEngine(BaseEngine):
                 folder: Path) -> EngineOutput:
         ctx.progress(90, "encoding")
         out = job.output
-        video_path, thumb = encode_output(job, ctx, rendered, self._check)
+        interpolation = self._adapter.config.interpolation if self._adapter else "blend"
+        video_path, thumb = encode_output(job, ctx, rendered, interpolation, self._check)
         h, w = rendered.frames.shape[1:3]
-        extra = {"steps": rendered.steps, "preset": self.preset.name if self.preset else None,
-                 "weights": folder.name, "native": f"{w}x{h}@{rendered.fps:g}fps", "windows": rendered.windows}
+        extra = {"steps": rendered.steps, "preset": self.preset.name, "weights": folder.name,
+                 "native": f"{w}x{h}@{rendered.fps:g}fps", "windows": rendered.windows, **rendered.info}
         ctx.progress(100, "done")
         return EngineOutput(video_path=video_path, seed=seed, width=out.width, height=out.height,
                             duration_s=out.duration_s, fps=out.fps, has_audio=out.generate_audio,
@@ -202,7 +208,7 @@ class DiffusionEngine(BaseEngine):
         if ctx.cancelled():
             raise Cancelled()
 
-    def _fail(self, exc: Exception) -> None:
+    def _fail(self, exc: Exception) -> NoReturn:
         """Turn a pipeline exception into a task failure, dropping a pipeline that may be half-broken."""
         message = f"{type(exc).__name__}: {exc}"
         if "OutOfMemoryError" in type(exc).__name__:

@@ -14,22 +14,14 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from refvid.media.info import Reference
+from refvid.media.prompt_refs import VideoRole
 
-_TOKEN = re.compile(r"(?:\b(?:the|a|an)\s+)?@(image|video|audio|图像|视频|音频)\s*(\d+)", re.IGNORECASE)
+# The mention syntax of media/prompt_refs.py, plus a leading article that the replacement brings itself.
+_TOKEN = re.compile(r"(?:\b(?:the|a|an)\s+)?@(image|video|audio|图像|视频|音频)(\d+)", re.IGNORECASE)
 _KIND = {"image": "image", "video": "video", "audio": "audio", "图像": "image", "视频": "video", "音频": "audio"}
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth")
 _ZH_NUM = "一二三四五六七八九"
 _ZH_WORDS = {"image": "第{}张参考图", "video": "第{}个参考视频", "audio": "第{}段参考音频"}
-
-
-def mention_order(prompt: str, kind: str, count: int) -> list[int]:
-    """0-based indices of `kind` references in order of first mention, then the unmentioned ones."""
-    order: list[int] = []
-    for match in _TOKEN.finditer(prompt):
-        index = int(match.group(2)) - 1
-        if _KIND[match.group(1).lower()] == kind and 0 <= index < count and index not in order:
-            order.append(index)
-    return order + [i for i in range(count) if i not in order]
 
 
 def rewrite_prompt(prompt: str, orders: dict[str, list[int]]) -> str:
@@ -74,20 +66,24 @@ def fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(resized[y : y + height, x : x + width])
 
 
-def sample_videos(videos: Sequence[Reference], fps: int, count: int, width: int, height: int) -> np.ndarray:
+def sample_videos(videos: Sequence[Reference], fps: int, count: int, width: int,
+                  height: int) -> tuple[np.ndarray, list[int]]:
     """`count` frames at `fps` along the reference videos played one after another (the timeline the
-    compositor uses too), each fitted to width×height; past the end the last frame holds (a still camera)."""
+    compositor uses too), each fitted to width×height; past the end the last frame holds (a still camera).
+    Also returns, per frame, the position in `videos` it came from."""
     out = np.zeros((count, height, width, 3), np.uint8)
+    sources: list[int] = []
     filled, offset = 0, 0.0
-    for ref in videos:
+    for position, ref in enumerate(videos):
         duration = ref.info.duration_s
         targets = [i / fps - offset for i in range(filled, count) if i / fps < offset + duration]
-        filled = _decode_at(ref.path, targets, out, filled, width, height)
-        offset += duration
+        done = _decode_at(ref.path, targets, out, filled, width, height)
+        sources += [position] * (done - filled)
+        filled, offset = done, offset + duration
     if filled == 0:
-        return out[:0]
+        return out[:0], []
     out[filled:] = out[filled - 1]
-    return out
+    return out, sources + [sources[-1]] * (count - filled)
 
 
 def _decode_at(path: Path, targets: list[float], out: np.ndarray, start: int, width: int, height: int) -> int:
@@ -145,7 +141,8 @@ def flow_rgb(flow: np.ndarray, floor: float = 1.0) -> np.ndarray:
     f = (fk - k0)[..., None]
     color = (1 - f) * _WHEEL[k0] + f * _WHEEL[k1]
     color = 1 - radius[..., None] * (1 - color)
-    return np.floor(255 * np.clip(color, 0, 1)).astype(np.uint8)
+    rgb: np.ndarray = np.floor(255 * np.clip(color, 0, 1)).astype(np.uint8)
+    return rgb
 
 
 def camera_flow(prev: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
@@ -155,7 +152,7 @@ def camera_flow(prev: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     points = cv2.goodFeaturesToTrack(prev, maxCorners=400, qualityLevel=0.01, minDistance=5)
     if points is None or len(points) < 8:
         return None
-    moved, status, _ = cv2.calcOpticalFlowPyrLK(prev, grey, points, None)
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(prev, grey, points, None)  # type: ignore[call-overload]
     good = status.ravel() == 1
     if good.sum() < 8:
         return None
@@ -186,9 +183,23 @@ def flow_control(frames: np.ndarray, mode: str = "camera", analysis_side: int = 
             flow = camera_flow(grey[i - 1], grey[i])
             flow = still if flow is None else flow
         else:
-            flow = cv2.calcOpticalFlowFarneback(grey[i - 1], grey[i], None, 0.5, 3, 15, 3, 5, 1.2, 0)
+            flow = cv2.calcOpticalFlowFarneback(grey[i - 1], grey[i], None, 0.5, 3, 15, 3, 5, 1.2,  # type: ignore[call-overload]
+                                                0)
         out[i] = cv2.resize(flow_rgb(flow), (w, h), interpolation=cv2.INTER_LINEAR)
     out[0] = out[1]  # no motion into the first frame: repeat the first measured one
+    return out
+
+
+def control_video(frames: np.ndarray, roles: Sequence[VideoRole], motion: str = "camera") -> np.ndarray:
+    """The control video a VACE-style model gets: per frame, footage the prompt wants shown (`content`) stays
+    as it is, footage used for its movement (`motion`) becomes flow (`motion`: camera | flow | raw)."""
+    out = frames.copy()
+    start = 0
+    for i in range(1, len(frames) + 1):
+        if i == len(frames) or roles[i] != roles[start]:
+            if roles[start] == "motion" and motion in ("camera", "flow"):
+                out[start:i] = flow_control(frames[start:i], motion) if i - start > 1 else 255
+            start = i
     return out
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from refvid.errors import TaskFailure
+from refvid.media.prompt_refs import VideoRole
 
 CONFIG_FILE = "refvid.json"  # optional per-folder overrides (tiny weights use it for a small grid/steps)
 
@@ -61,7 +62,9 @@ class ModelConfig:
     guidance_scale: float = 5.0
     negative_prompt: str = ""
     max_sequence_length: int = 512
-    control: str = "camera"  # a reference video as: camera (fitted camera-motion flow) | flow (dense) | raw | none
+    # a reference video used for its motion becomes: camera (fitted camera-motion flow) | flow (dense flow) |
+    # raw (the footage itself) | none (ignored); footage the prompt asks to show is always passed raw
+    control: str = "camera"
     conditioning_scale: float = 1.0
     interpolation: str = "blend"  # native fps → 24 fps: blend neighbours | nearest frame
     attention_backend: str | None = None  # e.g. "_native_cudnn", "flash", "sage" (never the *_hub ones)
@@ -142,10 +145,11 @@ class RenderRequest:
     prompt: str
     images: list[Image.Image]  # subject references, in prompt-mention order
     control: np.ndarray | None  # (frames, h, w, 3) uint8 reference-video frames at the native grid and fps
-    width: int
-    height: int
-    frames: int  # native frames to produce
-    seed: int
+    control_roles: list[VideoRole] = field(default_factory=list)  # per control frame: content | motion
+    width: int = 0
+    height: int = 0
+    frames: int = 0  # native frames to produce
+    seed: int = 0
     want_audio: bool = False
 
 
@@ -157,7 +161,7 @@ class Rendered:
     fps: float
     steps: int  # denoising steps per window actually configured
     windows: int = 1
-    audio: np.ndarray | None = None  # (samples,) or (samples, channels) float32 in [-1, 1]
+    audio: np.ndarray | None = None  # [channels, n] float32 in [-1, 1], as media/encode.py takes it
     sample_rate: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -169,6 +173,7 @@ class PipelineAdapter(Protocol):
     """One diffusers pipeline family. Instances are kept warm by the engine between tasks."""
 
     supports_audio: bool
+    pipe: Any  # the diffusers pipeline once loaded (tests and the benchmark look at it)
     config: ModelConfig  # known right after construction (`ADAPTER(folder)`), before any torch import
 
     def load(self, runtime: Runtime) -> None: ...

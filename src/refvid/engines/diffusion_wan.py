@@ -1,16 +1,20 @@
 """Wan 2.1 VACE adapter (`WanVACEPipeline`, Apache-2.0): subject reference images + a control video.
 
 Reference images go to `reference_images` (VACE's R2V task). A reference video becomes a control video with
-an all-white mask ("generate everything, guided by this"): by default the camera motion fitted between its
-frames, drawn as optical flow with the Middlebury colour wheel (VACE's flow task), so the camera movement
-carries over without copying the reference's content. Clips longer than one window (81 frames at 16 fps ≈ 5 s) are extended window by window:
-the last `overlap` generated frames are given back as known frames (mask black), VACE's extension task.
+an all-white mask ("generate everything, guided by this"). One the prompt uses for its movement ("camera like
+@Video1") is given as the camera motion fitted between its frames, drawn as optical flow with the Middlebury
+colour wheel (VACE's flow task), so the camera movement carries over without copying its content; footage
+the prompt wants shown is given as it is. Clips longer than one window (81 frames at
+16 fps ≈ 5 s) are extended window by window: the last `overlap` generated frames are given back as known
+frames (mask black), VACE's extension task.
 
-torch/diffusers are imported inside `load`/`render` only.
+torch/diffusers are imported inside `load`/`render` only; diffusers and transformers are only partly typed,
+so they are handled as `Any` (`hf()`).
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -21,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from refvid.engines.diffusion_media import flow_control
+from refvid.engines.diffusion_media import control_video
 from refvid.engines.diffusion_plan import ModelConfig, Rendered, RenderRequest, Runtime, StepHook, plan_windows
 from refvid.errors import Cancelled
 
@@ -42,6 +46,12 @@ def offline_env() -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+
+
+def hf(module: str) -> Any:
+    """Import a Hugging Face module (after `offline_env`) as an untyped object."""
+    offline_env()
+    return importlib.import_module(module)
 
 
 def model_defaults(folder: Path) -> ModelConfig:
@@ -83,16 +93,15 @@ class WanVaceAdapter:
         return self.config.steps_for(self.runtime.preset), self.config.guidance_scale
 
     def load(self, runtime: Runtime) -> None:
-        offline_env()
+        diffusers = hf("diffusers")
         import torch
-        from diffusers import AutoencoderKLWan, WanVACEPipeline
-        from diffusers.utils import logging as diffusers_logging
 
-        diffusers_logging.disable_progress_bar()
+        diffusers.utils.logging.disable_progress_bar()  # worker logs, not terminals
+        hf("transformers.utils.logging").disable_progress_bar()
         dtype = torch.bfloat16 if runtime.device == "cuda" else torch.float32
-        # The VAE stays fp32 (Wan's recommendation: bf16 decoding visibly bands); it is small.
-        vae = AutoencoderKLWan.from_pretrained(self.folder, subfolder="vae", dtype=torch.float32)
-        self.attach(WanVACEPipeline.from_pretrained(self.folder, vae=vae, dtype=dtype), runtime)
+        # The VAE stays fp32, as Wan's own code and diffusers' Wan examples run it; it is small (127 M).
+        vae = diffusers.AutoencoderKLWan.from_pretrained(self.folder, subfolder="vae", dtype=torch.float32)
+        self.attach(diffusers.WanVACEPipeline.from_pretrained(self.folder, vae=vae, dtype=dtype), runtime)
 
     def attach(self, pipe: Any, runtime: Runtime) -> None:
         """Apply the preset and memory settings to a built pipeline (also used by bench/diffusion.py on an
@@ -124,8 +133,7 @@ class WanVaceAdapter:
             pipe.transformer._refvid_compiled = True
 
     def _apply_cache(self, runtime: Runtime) -> None:
-        from diffusers import FirstBlockCacheConfig, MagCacheConfig
-
+        diffusers = hf("diffusers")
         transformer = self.pipe.transformer
         if transformer.is_cache_enabled:
             transformer.disable_cache()
@@ -134,9 +142,10 @@ class WanVaceAdapter:
             return
         if self.config.mag_ratios:  # calibrated ratios beat the generic First Block Cache rule
             steps, _ = self.steps()
-            config: Any = MagCacheConfig(threshold=0.06, num_inference_steps=steps, mag_ratios=self.config.mag_ratios)
+            config = diffusers.MagCacheConfig(threshold=0.06, num_inference_steps=steps,
+                                              mag_ratios=self.config.mag_ratios)
         else:
-            config = FirstBlockCacheConfig(threshold=preset.cache_threshold)
+            config = diffusers.FirstBlockCacheConfig(threshold=preset.cache_threshold)
         transformer.enable_cache(config)
 
     def render(self, request: RenderRequest, on_step: StepHook) -> Rendered:
@@ -147,9 +156,10 @@ class WanVaceAdapter:
         windows = plan_windows(request.frames, cfg.max_frames, cfg.overlap)
         total = steps * len(windows)
         control = request.control
-        if control is not None and cfg.control in ("camera", "flow"):
-            control = flow_control(control, cfg.control)
-        elif cfg.control == "none":
+        if control is not None and cfg.control != "none":
+            roles = request.control_roles or ["motion"] * len(control)
+            control = control_video(control, roles, cfg.control)
+        else:
             control = None
         self._set_flow_shift(request.width * request.height)
         # One CPU generator for every window: identical noise on any device for the same seed.
@@ -162,7 +172,8 @@ class WanVaceAdapter:
                                 lambda i, done=k * steps: on_step(done + i + 1, total))
             clip = frames if clip is None else np.concatenate([clip, frames[cfg.overlap :]])
         assert clip is not None
-        info = {"lora": self.lora.name if self.lora else None, "cache": self.runtime.preset.cache if self.runtime else None}
+        info = {"lora": self.lora.name if self.lora else None,
+                "cache": self.runtime.preset.cache if self.runtime else None}
         return Rendered(frames=clip, fps=cfg.fps, steps=steps, windows=len(windows), info=info)
 
     def _set_flow_shift(self, area: int) -> None:
@@ -216,7 +227,8 @@ class WanVaceAdapter:
             self.pipe.maybe_free_model_hooks()  # resets offload and cache-hook state for the next task
             raise
         frames = np.asarray(result.frames[0], dtype=np.float32)
-        return np.clip(frames * 255 + 0.5, 0, 255).astype(np.uint8)
+        clip: np.ndarray = np.clip(frames * 255 + 0.5, 0, 255).astype(np.uint8)
+        return clip
 
     def close(self) -> None:
         self.pipe = None

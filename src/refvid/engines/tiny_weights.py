@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from refvid.engines.diffusion_plan import CONFIG_FILE
+from refvid.engines.diffusion_wan import hf
 
 TINY_CONFIG: dict[str, Any] = {
     "adapter": "wan",
@@ -30,36 +31,42 @@ TINY_CONFIG: dict[str, Any] = {
 def _tokenizer() -> Any:
     """A character-level fast tokenizer (no hub): different prompts give different embeddings."""
     from tokenizers import Regex, Tokenizer, models, pre_tokenizers, processors
-    from transformers import PreTrainedTokenizerFast
 
+    transformers = hf("transformers")
     specials = ["<pad>", "</s>", "<unk>"]
     vocab = {token: i for i, token in enumerate(specials + list(string.printable[:95]))}
-    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))  # noqa: S106 (a token, not a password)
     tok.pre_tokenizer = pre_tokenizers.Split(Regex("."), behavior="isolated")
     tok.post_processor = processors.TemplateProcessing(single="$A </s>", special_tokens=[("</s>", 1)])
-    return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
+    return transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")  # noqa: S106
 
 
 def _wan_vace(folder: Path) -> None:
-    import torch
-    from diffusers import AutoencoderKLWan, FlowMatchEulerDiscreteScheduler, WanVACEPipeline, WanVACETransformer3DModel
-    from transformers import UMT5Config, UMT5EncoderModel
+    pipe = build_tiny_wan_vace()
+    pipe.save_pretrained(folder, safe_serialization=True)
 
-    with torch.random.fork_rng():  # same files every time, without disturbing the caller's RNG
+
+def build_tiny_wan_vace(device: str = "cpu") -> Any:
+    """The tiny WanVACEPipeline in memory (diffusers' own test-suite sizes, engines.md §3)."""
+    import torch
+
+    diffusers, transformers = hf("diffusers"), hf("transformers")
+    with torch.random.fork_rng(), torch.device(device):  # same weights every time, caller's RNG untouched
         torch.manual_seed(0)
-        vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
-                               temperal_downsample=[False, True, True])
-        text_encoder = UMT5EncoderModel(UMT5Config(
+        vae = diffusers.AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                                         temperal_downsample=[False, True, True])
+        text_encoder = transformers.UMT5EncoderModel(transformers.UMT5Config(
             vocab_size=100, d_model=32, d_kv=8, d_ff=37, num_layers=2, num_heads=4,
             relative_attention_num_buckets=8, dropout_rate=0.0)).eval()
         # VACE blocks at layers 0 and 2: enough for reference/control conditioning to change the output.
-        transformer = WanVACETransformer3DModel(
+        transformer = diffusers.WanVACETransformer3DModel(
             patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=12, in_channels=16, out_channels=16,
             text_dim=32, freq_dim=256, ffn_dim=32, num_layers=3, cross_attn_norm=True,
             qk_norm="rms_norm_across_heads", rope_max_seq_len=32, vace_layers=[0, 2], vace_in_channels=96)
-    pipe = WanVACEPipeline(tokenizer=_tokenizer(), text_encoder=text_encoder, vae=vae, transformer=transformer,
-                           scheduler=FlowMatchEulerDiscreteScheduler(shift=7.0), transformer_2=None)
-    pipe.save_pretrained(folder, safe_serialization=True)
+    return diffusers.WanVACEPipeline(
+        tokenizer=_tokenizer(), text_encoder=text_encoder, vae=vae, transformer=transformer,
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=7.0), transformer_2=None)
 
 
 BUILDERS: dict[str, Callable[[Path], None]] = {"wan-vace": _wan_vace}
@@ -70,9 +77,6 @@ def write_tiny_weights(dest: Path, model: str = "wan-vace") -> Path:
     """Write a tiny random `model` pipeline to `dest/<model>/` (replacing one already there); return it."""
     if model not in BUILDERS:
         raise ValueError(f"unknown tiny model {model!r}; choose one of {', '.join(BUILDERS)}")
-    from refvid.engines.diffusion_wan import offline_env
-
-    offline_env()
     folder = Path(dest) / model
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
