@@ -52,6 +52,13 @@ async def wait_for(api: httpx.AsyncClient, task_id: str, statuses: set[str], tim
     raise AssertionError(f"task {task_id} did not reach {statuses}: {task}")
 
 
+async def wait_rendering(api: httpx.AsyncClient, task_id: str) -> None:
+    """Until the engine itself is running (past the reference-fetching part of the progress)."""
+    await wait_for(api, task_id, {"processing"})
+    while (await api.get(f"/v1/tasks/{task_id}")).json()["progress"] < 15:
+        await asyncio.sleep(0.05)
+
+
 async def download(api: httpx.AsyncClient, url: str, dest: Path) -> Path:
     response = await api.get(url, headers={"Authorization": ""})
     assert response.status_code == 200, response.text
@@ -119,9 +126,7 @@ async def test_cancel_pending_then_again(api: httpx.AsyncClient, refs: str) -> N
 async def test_cancel_processing_stops_within_2s(api: httpx.AsyncClient, worker: Worker, refs: str) -> None:
     body = request(refs, resolution="720p", duration=15)
     created = (await api.post("/v1/videos/generations", json=body)).json()
-    await wait_for(api, created["id"], {"processing"})
-    while (await api.get(f"/v1/tasks/{created['id']}")).json()["progress"] < 15:
-        await asyncio.sleep(0.05)
+    await wait_rendering(api, created["id"])
     started = time.monotonic()
     answer = (await api.post(f"/v1/tasks/{created['id']}/cancel")).json()
     assert answer["status"] in ("processing", "cancelled")
@@ -197,9 +202,7 @@ async def test_seed_round_trip_reproduces_frames(api: httpx.AsyncClient, worker:
 async def test_engine_crash_is_retried(api: httpx.AsyncClient, worker: Worker, refs: str) -> None:
     body = request(refs, resolution="720p", duration=12)
     created = (await api.post("/v1/videos/generations", json=body)).json()
-    await wait_for(api, created["id"], {"processing"})
-    while (await api.get(f"/v1/tasks/{created['id']}")).json()["progress"] < 15:
-        await asyncio.sleep(0.05)
+    await wait_rendering(api, created["id"])
     (child,) = [p for p in multiprocessing.active_children() if p.name.startswith("refvid-engine")]
     assert child.pid is not None
     os.kill(child.pid, signal.SIGKILL)
