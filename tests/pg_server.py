@@ -117,6 +117,29 @@ class PgServer:
 
 
 _SERVER: PgServer | None = None
+_OWNER_FILE = "owner.pid"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphans(parent: Path) -> None:
+    """Stop servers left behind by test sessions that were killed before their teardown ran (a timeout,
+    kill -9). Only folders this module made (they carry `owner.pid`) whose owner is gone."""
+    for root in parent.glob("refvid-pg-*"):
+        try:
+            owner = int((root / _OWNER_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if not _pid_alive(owner):
+            PgServer(root, 0, _unprivileged_account()).stop()
 
 
 def start_server() -> PgServer:
@@ -129,7 +152,10 @@ def start_server() -> PgServer:
         pytest.importorskip("psycopg")
         # Short path under /tmp: Unix socket paths are limited to ~107 bytes, and an unprivileged server
         # user must be able to reach the folder (a root-only $TMPDIR would not do).
-        root = Path(tempfile.mkdtemp(prefix="refvid-pg-", dir="/tmp" if os.path.isdir("/tmp") else None))
+        parent = Path("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir())
+        remove_orphans(parent)
+        root = Path(tempfile.mkdtemp(prefix="refvid-pg-", dir=parent))
+        (root / _OWNER_FILE).write_text(str(os.getpid()))
         server = PgServer(root, free_port(), _unprivileged_account())
         try:
             server.start()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import psycopg
@@ -53,8 +53,8 @@ def conninfo_of(database_url: str) -> str:
 
 
 class PostgresStore(SqlStore):
-    """Safe for many threads, processes and machines. Each `_tx` borrows a pooled connection for one
-    transaction (READ COMMITTED, which the SKIP LOCKED claim relies on)."""
+    """Safe for many threads, processes and machines. Each `_tx` borrows a pooled connection; isolation
+    is READ COMMITTED, which the SKIP LOCKED claim relies on."""
 
     claim_lock_clause = " FOR UPDATE SKIP LOCKED"
     greatest = "GREATEST"
@@ -69,6 +69,8 @@ class PostgresStore(SqlStore):
             kwargs={"autocommit": True, "row_factory": dict_row},
             connection_class=psycopg.Connection[dict[str, Any]],
             timeout=connect_timeout_s,
+            # A database restart must not cost one failed request per pooled connection.
+            check=ConnectionPool.check_connection,
             name="refvid-store",
             open=False,
         )
@@ -76,7 +78,11 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _tx(self, write: bool) -> Iterator[Query]:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        """Writes run in one transaction. Reads run as autocommit statements: under READ COMMITTED every
+        statement takes its own snapshot anyway, so BEGIN/COMMIT would add two round trips and no
+        consistency (a poll of `cancel_requested` or `GET /v1/tasks/{id}` costs one round trip)."""
+        with self._pool.connection() as conn, (conn.transaction() if write else nullcontext()), \
+                conn.cursor() as cur:
 
             def query(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
                 cur.execute(to_pyformat(sql), tuple(params))
