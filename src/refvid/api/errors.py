@@ -30,6 +30,13 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries: these statuses answer with the error envelope."""
+    from refvid.api.schemas import ErrorResponse
+
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
 def error_response(status: int, message: str, code: str | None = None, param: str | None = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     body = {"error": {"message": message, "type": TYPES.get(status, "invalid_request_error"), "code": code,
@@ -51,7 +58,8 @@ def validation_error_response(errors: list[dict[str, Any]]) -> JSONResponse:
     """Pydantic errors → the first one in our envelope (400 for unparsable JSON, else 422)."""
     first = errors[0] if errors else {"type": "invalid", "loc": (), "msg": "invalid request"}
     kind, param = str(first.get("type")), _param(tuple(first.get("loc", ())))
-    context_param = (first.get("ctx") or {}).get("param")  # list items name themselves: image_urls[2]
+    context = first.get("ctx")
+    context_param = context.get("param") if isinstance(context, dict) else None  # list items: image_urls[2]
     if context_param:
         param = str(context_param)
     if kind in ("json_invalid", "model_attributes_type", "dict_type") and not param:

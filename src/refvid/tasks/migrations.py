@@ -67,6 +67,57 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             )""",
         ],
     ),
+    (
+        2,
+        [
+            # Webhooks (spec §8): one row per event, written in the transaction of the status change.
+            """CREATE TABLE webhook_outbox (
+                id TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                task_id TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                url TEXT NOT NULL,
+                url_hash TEXT NOT NULL,
+                task_row TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending',
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at DOUBLE PRECISION NOT NULL,
+                lease_token TEXT,
+                lease_expires_at DOUBLE PRECISION,
+                last_status INTEGER,
+                last_error TEXT,
+                finished_at DOUBLE PRECISION
+            )""",
+            "CREATE INDEX webhook_outbox_due ON webhook_outbox (state, next_attempt_at)",
+            "CREATE INDEX webhook_outbox_task ON webhook_outbox (task_id, state)",
+            """CREATE TABLE webhook_secrets (
+                owner TEXT NOT NULL,
+                secret TEXT NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL,
+                expires_at DOUBLE PRECISION
+            )""",
+            "CREATE UNIQUE INDEX webhook_secrets_current ON webhook_secrets (owner) WHERE expires_at IS NULL",
+            """CREATE TABLE webhook_disabled (
+                owner TEXT NOT NULL,
+                url_hash TEXT NOT NULL,
+                disabled_at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (owner, url_hash)
+            )""",
+            # Credits spent per key, kept when tasks are deleted (the budget counts them), released on
+            # failure or cancellation.
+            """CREATE TABLE credit_ledger (
+                task_id TEXT PRIMARY KEY,
+                owner TEXT NOT NULL,
+                credits INTEGER NOT NULL,
+                created_at DOUBLE PRECISION NOT NULL
+            )""",
+            "CREATE INDEX credit_ledger_owner ON credit_ledger (owner, created_at)",
+            """INSERT INTO credit_ledger (task_id, owner, credits, created_at)
+               SELECT id, owner, credits, created_at FROM tasks WHERE status NOT IN ('failed', 'cancelled')""",
+            "CREATE INDEX tasks_owner_status ON tasks (owner, status)",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

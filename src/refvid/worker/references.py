@@ -13,8 +13,8 @@ from refvid.config import Settings
 from refvid.errors import ReferenceFailure
 from refvid.media.fetch import Fetcher
 from refvid.media.info import Reference
-from refvid.media.references import prepare_references
 from refvid.media.refcache import RefCache
+from refvid.media.references import prepare_references
 from refvid.storage.base import BlobStore
 from refvid.tasks.model import Task
 from refvid.tasks.store import SqlStore

@@ -21,6 +21,7 @@ from refvid.config import Settings
 from refvid.engines.base import EngineOutput
 from refvid.errors import Cancelled, LeaseLost, TaskFailure
 from refvid.media.info import Reference
+from refvid.metrics import task_claimed, task_context, task_failed, task_generated
 from refvid.storage.base import BlobStore
 from refvid.tasks.model import Claim, Task, TaskStatus
 from refvid.tasks.store import SqlStore
@@ -100,7 +101,9 @@ class Worker:
                 host = hosts.get(claim.task.engine)
                 if host is None:
                     host = hosts[claim.task.engine] = EngineHost(claim.task.engine, self.deps.settings)
-                self.run_claim(claim, host)
+                task_claimed(claim.task.created_at, claim.task.attempts)
+                with task_context(claim.task.id):  # log records of this run carry task_id
+                    self.run_claim(claim, host)
         finally:
             for host in hosts.values():
                 host.close()
@@ -121,9 +124,12 @@ class Worker:
                                 run_s_per_output_s=run_s_per_output_s):
                 self.deps.blobs.delete_prefix(f"results/{task.id}/{task.attempts}/")
                 log.warning("task %s: lease lost before completion was recorded", task.id)
+            else:
+                task_generated(task.engine, task.spec.resolution, time.monotonic() - started)
         except (LeaseLost, HandBack, Cancelled) as exc:
             self._after_stop(task, token, lease, exc, host)
         except TaskFailure as exc:
+            task_failed(exc.code)
             store.finish(task.id, token, TaskStatus.FAILED, error={"code": exc.code, "message": exc.message})
         except ChildCrashed as exc:
             self._after_crash(task, token, str(exc))

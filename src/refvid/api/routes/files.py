@@ -7,8 +7,8 @@ Uploaded files live 72 h. Their URL may be used in any `*_urls` field: the worke
 from __future__ import annotations
 
 import base64
-import os
 import binascii
+import os
 import re
 import secrets
 import tempfile
@@ -22,9 +22,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from refvid.api.deps import Owner, RuntimeDep, read_json_body
-from refvid.api.errors import ApiError
+from refvid.api.errors import ApiError, documented_errors
 from refvid.api.present import base_url
-from refvid.api.schemas import ErrorResponse, FileObject, UploadBase64Request, UploadUrlRequest
+from refvid.api.schemas import FileObject, UploadBase64Request, UploadUrlRequest
 from refvid.errors import ReferenceFailure
 from refvid.media.fetch import Fetcher
 from refvid.media.probe import sniff
@@ -33,7 +33,7 @@ from refvid.storage.signing import signed_query, verify
 
 router = APIRouter()
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 413, 422)}
+ERRORS = documented_errors(400, 401, 413, 422)
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "mp4": "video/mp4",
                  "mov": "video/quicktime", "mp3": "audio/mpeg", "wav": "audio/wav"}
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")

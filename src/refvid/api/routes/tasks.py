@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 
 from refvid.api.deps import Owner, RuntimeDep, ServiceDep
+from refvid.api.errors import documented_errors
 from refvid.api.present import present_task
-from refvid.api.schemas import ErrorResponse, TaskDeleted, TaskList, TaskObject
+from refvid.api.schemas import TaskDeleted, TaskList, TaskObject
 
 router = APIRouter()
-ERRORS = {code: {"model": ErrorResponse} for code in (401, 404, 409, 422)}
+ERRORS = documented_errors(401, 404, 409, 422)
 StatusFilter = Literal["pending", "processing", "completed", "failed", "cancelled"]
 
 

@@ -1,0 +1,129 @@
+"""Per-key limits: requests per minute, open tasks, and an optional credit budget (spec §2: 429, 402).
+
+- Rate: a token bucket per key and process holding `rate_limit_per_minute` tokens, refilled evenly over a
+  minute; every authenticated request takes one. Empty → 429 `rate_limited` with `Retry-After`.
+- Open tasks: at most `max_open_tasks` pending + processing tasks per key → 429 `too_many_open_tasks`.
+- Budget: credits reserved by the key's tasks created within `credit_budget_window_s` may not pass
+  `credit_budget` → 402 `insufficient_quota`. Failed and cancelled tasks give their credits back; deleting
+  a task does not (the ledger keeps it).
+
+The checks at create and the insert run under one lock per key, so within a process they are exact; with
+N API processes a key may overshoot by at most N − 1 concurrent creates. 0 switches a limit off; the
+defaults are generous enough for one user and for bench/load.py (1000 concurrent creates).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import Request
+
+from refvid.api.errors import ApiError
+from refvid.config import Settings
+from refvid.runtime import Runtime
+from refvid.tasks.model import Task, TaskSpec
+from refvid.tasks.service import TaskService, credits_for
+from refvid.tasks.store import SqlStore
+from refvid.webhooks.outbox import UsageStore
+
+OPEN_TASKS_RETRY_AFTER_S = 10
+
+
+class RateLimiter:
+    """Token buckets per key (in memory: keys are authenticated, so the map cannot be flooded)."""
+
+    def __init__(self, per_minute: int):
+        self.capacity = float(per_minute)
+        self.per_s = per_minute / 60.0
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, owner: str) -> float:
+        """Take one token; return 0 on success, else the seconds until one is available."""
+        if self.capacity <= 0:
+            return 0.0
+        now = time.monotonic()
+        with self._lock:
+            tokens, at = self._buckets.get(owner, (self.capacity, now))
+            tokens = min(self.capacity, tokens + (now - at) * self.per_s)
+            if tokens >= 1.0:
+                self._buckets[owner] = (tokens - 1.0, now)
+                return 0.0
+            self._buckets[owner] = (tokens, now)
+            return (1.0 - tokens) / self.per_s
+
+
+class Limits:
+    """The per-key limits of one API process (`app.state.limits`)."""
+
+    def __init__(self, settings: Settings, store: SqlStore):
+        self.settings = settings
+        self.usage = UsageStore(store)
+        self.rate = RateLimiter(settings.rate_limit_per_minute)
+        self._owner_locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    def check_rate(self, owner: str) -> None:
+        wait_s = self.rate.take(owner)
+        if wait_s > 0:
+            raise ApiError(429, f"rate limit of {self.settings.rate_limit_per_minute} requests per minute "
+                           "reached for this API key; retry later", "rate_limited",
+                           headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
+
+    def submit(self, service: TaskService, owner: str, spec: TaskSpec, engine: str, idempotency_key: str | None,
+               fingerprint: str) -> tuple[Task, bool]:
+        """`service.submit` behind the open-task and budget checks. A key whose Idempotency-Key is older
+        than `idempotency_ttl_s` is released first, so the same key makes a new task after the window; a
+        replay within the window is answered even at a limit (it creates nothing)."""
+        settings = self.settings
+        if idempotency_key:
+            self.usage.release_idempotency_key(owner, idempotency_key, time.time() - settings.idempotency_ttl_s)
+        if not settings.max_open_tasks and not settings.credit_budget:
+            return service.submit(owner, spec, engine, idempotency_key, fingerprint)
+        with self._owner_lock(owner):
+            refusal = self._refusal(owner, credits_for(spec))
+            if refusal is not None and not (idempotency_key and self.usage.idempotent_task_exists(
+                    owner, idempotency_key, time.time() - settings.idempotency_ttl_s)):
+                raise refusal
+            return service.submit(owner, spec, engine, idempotency_key, fingerprint)
+
+    def _refusal(self, owner: str, credits: int) -> ApiError | None:
+        settings = self.settings
+        if settings.max_open_tasks and self.usage.open_tasks(owner) >= settings.max_open_tasks:
+            return ApiError(429, f"this API key already has {settings.max_open_tasks} pending or processing "
+                            "tasks, the most allowed; wait for some to finish", "too_many_open_tasks",
+                            headers={"Retry-After": str(OPEN_TASKS_RETRY_AFTER_S)})
+        if settings.credit_budget:
+            used = self.usage.credits_used(owner, time.time() - settings.credit_budget_window_s)
+            if used + credits > settings.credit_budget:
+                days = settings.credit_budget_window_s / 86400
+                return ApiError(402, f"credit budget exhausted: this task needs {credits} credits and "
+                                f"{max(0, settings.credit_budget - used)} of {settings.credit_budget} remain "
+                                f"in the current {days:g}-day window", "insufficient_quota")
+        return None
+
+    @contextmanager
+    def _owner_lock(self, owner: str) -> Iterator[None]:
+        with self._locks_lock:
+            lock = self._owner_locks.setdefault(owner, threading.Lock())
+        with lock:
+            yield
+
+
+def rate_limit(request: Request) -> None:
+    """Router dependency: one token per request that carries a known API key. Requests without one pass
+    (their route answers 401, or needs no key: signed result and upload URLs)."""
+    runtime: Runtime = request.app.state.runtime
+    limits: Limits | None = getattr(request.app.state, "limits", None)
+    if limits is None or not limits.settings.rate_limit_per_minute:
+        return
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        return
+    owner = runtime.owner_of(key.strip())
+    if owner is not None:
+        limits.check_rate(owner)

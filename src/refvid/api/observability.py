@@ -1,0 +1,87 @@
+"""Request ids and Prometheus metrics for the API.
+
+- Every HTTP answer carries `X-Request-ID`: the caller's own (1–128 characters of `[A-Za-z0-9._:/+=-]`,
+  anything else is replaced) or a fresh one. It is bound to the log records of the request (`request_id`).
+- `GET /metrics` (Prometheus text format, no API key: it shows aggregate counts only; switch it off with
+  REFVID_METRICS_ENABLED=false or keep it behind the proxy) serves the metrics of `refvid.metrics` plus
+  the queue state read from the database at scrape time.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from refvid.config import Settings
+from refvid.metrics import HTTP_REQUESTS, HTTP_SECONDS, REQUEST_ID, StoreCollector, install_log_context
+from refvid.runtime import Runtime
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
+
+router = APIRouter()
+
+
+def request_id_from(incoming: str | None) -> str:
+    """The caller's request id when it is safe to echo and log, else a new one."""
+    if incoming and _VALID_REQUEST_ID.match(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Pure ASGI middleware: binds the request id, echoes it, and counts the request by route template."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(Headers(scope=scope).get("x-request-id"))
+        token = REQUEST_ID.set(request_id)
+        status, started = 500, time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST_ID.reset(token)
+            # Route templates, never raw paths: ids in paths would make one series per task.
+            route = getattr(scope.get("route"), "path", None)
+            template = (route or "/") if scope.get("route") is not None else "unmatched"
+            method = str(scope.get("method", "GET"))
+            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            HTTP_SECONDS.labels(method, template).observe(time.perf_counter() - started)
+
+
+@router.get("/metrics", include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """Prometheus scrape endpoint."""
+    registry: CollectorRegistry = request.app.state.metrics_registry
+    body = generate_latest(REGISTRY) + generate_latest(registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def install_observability(app: FastAPI, settings: Settings, runtime: Runtime) -> None:
+    """Request ids on every answer, task/request ids on log records, and (if enabled) GET /metrics."""
+    install_log_context()
+    app.add_middleware(RequestContextMiddleware)
+    if settings.metrics_enabled:
+        registry = CollectorRegistry(auto_describe=True)
+        registry.register(StoreCollector(runtime.store.count_by_status))
+        app.state.metrics_registry = registry
+        app.include_router(router)
