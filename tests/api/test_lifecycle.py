@@ -39,11 +39,12 @@ def refs(media_server: tuple[str, Path]) -> str:
     return base
 
 
-async def wait_for(api: httpx.AsyncClient, task_id: str, statuses: set[str], timeout_s: float = 120) -> dict[str, Any]:
+async def wait_for(api: httpx.AsyncClient, task_id: str, statuses: set[str], timeout_s: float = 120,
+                   headers: dict[str, str] | None = None) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     seen: list[int] = []
     while time.monotonic() < deadline:
-        task = (await api.get(f"/v1/tasks/{task_id}", params={"sync_upstream": "true"})).json()
+        task = (await api.get(f"/v1/tasks/{task_id}", params={"sync_upstream": "true"}, headers=headers)).json()
         seen.append(task["progress"])
         if task["status"] in statuses:
             assert seen == sorted(seen), f"progress went backwards: {seen}"

@@ -33,6 +33,7 @@ from refvid.storage.signing import signed_query, verify
 
 router = APIRouter()
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+BASE64_BODY_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 64 * 1024  # base64 of the largest upload, plus JSON
 ERRORS = documented_errors(400, 401, 413, 422)
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "mp4": "video/mp4",
                  "mov": "video/quicktime", "mp3": "audio/mpeg", "wav": "audio/wav"}
@@ -110,7 +111,7 @@ async def upload_stream(request: Request, owner: Owner, runtime: RuntimeDep) -> 
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": {"$ref": "#/components/schemas/UploadBase64Request"}}}}})
 async def upload_base64(request: Request, owner: Owner, runtime: RuntimeDep) -> FileObject:
-    body = await read_json_body(request, MAX_UPLOAD_BYTES * 4 // 3 + 64 * 1024)
+    body = await read_json_body(request, BASE64_BODY_BYTES)
     req = _parse(UploadBase64Request, body)
     data = req.file_data.split(",", 1)[1] if req.file_data.startswith("data:") else req.file_data
     try:
@@ -131,7 +132,7 @@ async def upload_base64(request: Request, owner: Owner, runtime: RuntimeDep) -> 
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": {"$ref": "#/components/schemas/UploadUrlRequest"}}}}})
 async def upload_url(request: Request, owner: Owner, runtime: RuntimeDep) -> FileObject:
-    req = _parse(UploadUrlRequest, await read_json_body(request, 64 * 1024))
+    req = _parse(UploadUrlRequest, await read_json_body(request, BASE64_BODY_BYTES))  # data: URLs too
     target = _temp_file(runtime)
 
     def fetch_and_store() -> FileObject:
