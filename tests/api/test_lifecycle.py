@@ -125,7 +125,7 @@ async def test_cancel_pending_then_again(api: httpx.AsyncClient, refs: str) -> N
 
 
 async def test_cancel_processing_stops_within_2s(api: httpx.AsyncClient, worker: Worker, refs: str) -> None:
-    body = request(refs, resolution="720p", duration=15)
+    body = request(refs, model="seedance-2.0-reference-to-video", resolution="1080p", duration=15)
     created = (await api.post("/v1/videos/generations", json=body)).json()
     await wait_rendering(api, created["id"])
     started = time.monotonic()

@@ -141,6 +141,17 @@ def test_cancel_pending_processing_and_terminal(store: SqlStore) -> None:
     assert info.value.code == "task_not_cancellable"
 
 
+def test_a_cancel_requested_before_completion_is_recorded_wins(store: SqlStore) -> None:
+    task = make_task()
+    store.insert_task(task)
+    claim = store.claim_next("w1", [ENGINE], 30)
+    assert claim is not None
+    store.request_cancel(task.id)
+    assert not store.finish(task.id, claim.token, TaskStatus.COMPLETED, result={"video_key": "x"})
+    final = store.get_task(task.id)
+    assert final is not None and final.status == TaskStatus.CANCELLED and final.result is None
+
+
 def test_delete_only_terminal_tasks(store: SqlStore) -> None:
     task = make_task()
     store.insert_task(task)

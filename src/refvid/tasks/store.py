@@ -246,7 +246,8 @@ class SqlStore(ABC):
 
     def finish(self, task_id: str, token: str, status: TaskStatus, *, result: dict[str, Any] | None = None,
                error: dict[str, Any] | None = None, run_s_per_output_s: float | None = None) -> bool:
-        """Record the one outcome of a task. False if this worker's lease is gone (someone else owns it)."""
+        """Record the one outcome of a task. False if it was not recorded: this worker's lease is gone
+        (someone else owns it), or a cancel requested meanwhile turned a completion into `cancelled`."""
         assert status.is_terminal()
         now = time.time()
         with self._tx(write=True) as q:
@@ -254,10 +255,19 @@ class SqlStore(ABC):
                 """UPDATE tasks SET status = ?, result = ?, error = ?, finished_at = ?, updated_at = ?,
                        progress = CASE WHEN ? = 'completed' THEN 100 ELSE progress END,
                        lease_token = NULL, lease_expires_at = NULL, cancellable = 0, run_s_per_output_s = ?
-                   WHERE id = ? AND lease_token = ? AND status = 'processing' RETURNING *""",
+                   WHERE id = ? AND lease_token = ? AND status = 'processing'
+                     AND (? <> 'completed' OR cancel_requested = 0) RETURNING *""",
                 (status.value, _dumps(result), _dumps(error), now, now, status.value, run_s_per_output_s,
-                 task_id, token),
+                 task_id, token, status.value),
             )
+            if not rows and status == TaskStatus.COMPLETED:
+                # A cancel that arrived while the output was being stored wins: the client was told
+                # "cancelling", so it must not end up completed.
+                cancelled = q("""UPDATE tasks SET status = 'cancelled', finished_at = ?, updated_at = ?,
+                                   lease_token = NULL, lease_expires_at = NULL, cancellable = 0
+                                 WHERE id = ? AND lease_token = ? AND status = 'processing'
+                                   AND cancel_requested = 1 RETURNING *""", (now, now, task_id, token))
+                record_status_changes(q, cancelled, now)
             record_status_changes(q, rows, now)
         return bool(rows)
 

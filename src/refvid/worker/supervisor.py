@@ -118,12 +118,13 @@ class Worker:
         started = time.monotonic()
         try:
             output = self._execute(task, work_dir, lease, host)
+            lease.raise_if_stopped()  # cancelled (or lost) while the engine finished: do not store it
             result = self._store_output(task, output)
             run_s_per_output_s = (time.monotonic() - started) / max(1.0, float(output.duration_s))
             if not store.finish(task.id, token, TaskStatus.COMPLETED, result=result,
                                 run_s_per_output_s=run_s_per_output_s):
                 self.deps.blobs.delete_prefix(f"results/{task.id}/{task.attempts}/")
-                log.warning("task %s: lease lost before completion was recorded", task.id)
+                log.warning("task %s: not recorded as completed (cancelled meanwhile, or lease lost)", task.id)
             else:
                 task_generated(task.engine, task.spec.resolution, time.monotonic() - started)
         except (LeaseLost, HandBack, Cancelled) as exc:
