@@ -78,6 +78,11 @@ def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 24, codec: 
         stream = out.add_stream(codec, rate=fps)
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv420p"
+        if codec == "libx264":
+            # Same frames in, same file out: x264's macroblock-tree and frame threads are not reproducible,
+            # and tests that compare two runs must not see their *inputs* differ.
+            stream.options = {"x264-params": "mbtree=0"}
+            stream.codec_context.thread_type, stream.codec_context.thread_count = "SLICE", 1
         astream = out.add_stream("aac", rate=sample_rate) if audio is not None else None
         for rgb in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):

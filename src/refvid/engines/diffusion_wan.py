@@ -46,6 +46,9 @@ def offline_env() -> None:
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ["TRANSFORMERS_OFFLINE"] = "1"
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    # MKL picks kernels by buffer alignment unless told otherwise, so on CPU the same seed could give
+    # different frames depending on heap state; this must be set before torch (and MKL) load.
+    os.environ.setdefault("MKL_CBWR", "COMPATIBLE")
 
 
 def hf(module: str) -> Any:
