@@ -11,10 +11,12 @@ import io
 import wave
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 import av
 import cv2
 import numpy as np
+from av.video.stream import VideoStream
 from PIL import Image
 
 CameraPath = Callable[[float], tuple[float, float, float, float]]  # t in [0,1] -> (dx px, dy px, angle deg, scale)
@@ -75,7 +77,7 @@ def camera_frames(width: int, height: int, n_frames: int, path: CameraPath, seed
 def write_video(path: Path, frames: Sequence[np.ndarray], fps: int = 24, codec: str = "libx264",
                 audio: np.ndarray | None = None, sample_rate: int = 44100) -> Path:
     with av.open(str(path), "w") as out:
-        stream = out.add_stream(codec, rate=fps)
+        stream = cast(VideoStream, out.add_stream(codec, rate=fps))
         stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
         stream.pix_fmt = "yuv420p"
         if codec == "libx264":

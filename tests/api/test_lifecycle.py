@@ -44,7 +44,8 @@ async def wait_for(api: httpx.AsyncClient, task_id: str, statuses: set[str], tim
     deadline = time.monotonic() + timeout_s
     seen: list[int] = []
     while time.monotonic() < deadline:
-        task = (await api.get(f"/v1/tasks/{task_id}", params={"sync_upstream": "true"}, headers=headers)).json()
+        task: dict[str, Any] = (await api.get(f"/v1/tasks/{task_id}", params={"sync_upstream": "true"},
+                                              headers=headers)).json()
         seen.append(task["progress"])
         if task["status"] in statuses:
             assert seen == sorted(seen), f"progress went backwards: {seen}"

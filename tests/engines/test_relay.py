@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -220,17 +220,11 @@ def test_retries_run_out(tmp_path: Path, ark: FakeArk, media: dict[str, Path]) -
     assert len(ark.calls("POST")) == 3 and ark.tasks == {}
 
 
-@dataclass(frozen=True)
-class _JobWithRequestedRatio(EngineInput):
-    requested_ratio: str | None = None
-
-
 def test_adaptive_and_auto_duration_pass_through(tmp_path: Path, ark: FakeArk, media: dict[str, Path]) -> None:
     engine = RelayEngine(relay_settings(tmp_path, ark))
     assert engine.choose_duration(standard_refs(media)) == -1
     base = make_job(tmp_path, standard_refs(media), duration=-1)
-    job = _JobWithRequestedRatio(base.task_id, base.model, base.prompt, base.references, base.output,
-                                 base.work_dir, requested_ratio="adaptive")
+    job = dataclasses.replace(base, requested_ratio="adaptive")
     ark.plan(ratio="4:3", duration=8)
     out = engine.generate(job, FakeContext({"seed": 5}))
     assert (ark.creates[0]["ratio"], ark.creates[0]["duration"]) == ("adaptive", -1)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,18 +15,6 @@ from tests.conftest_media import MediaServer, PortTrap, StubNet, settings
 MB = 2**20
 
 
-@pytest.fixture
-def server() -> Iterator[MediaServer]:
-    srv = MediaServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def trap() -> Iterator[PortTrap]:
-    t = PortTrap()
-    yield t
-    t.close()
 
 
 def fetch(fetcher: Fetcher, url: str, dest: Path, max_bytes: int = MB) -> FetchResult:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpcore
@@ -19,21 +18,6 @@ from refvid.media.netguard import (
     safe_client,
 )
 from tests.conftest_media import MediaServer, PortTrap, StubNet, settings
-
-
-@pytest.fixture
-def server() -> Iterator[MediaServer]:
-    srv = MediaServer().start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def trap() -> Iterator[PortTrap]:
-    t = PortTrap()
-    yield t
-    t.close()
-
 
 BLOCKED = [
     ("127.0.0.1", "loopback"), ("127.255.0.9", "loopback"), ("::1", "loopback"), ("0.0.0.0", "unspecified"),

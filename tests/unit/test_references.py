@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +21,6 @@ from tests.media_factory import camera_frames, make_image, make_mp3, make_video,
 
 MB = 2**20
 
-
-@pytest.fixture
-def server() -> Iterator[MediaServer]:
-    srv = MediaServer().start()
-    yield srv
-    srv.stop()
 
 
 @pytest.fixture(scope="module")
