@@ -22,6 +22,7 @@ import pytest
 
 from tests import media_factory as mf
 from tests.pg_server import PgServer, free_port, pg_server  # noqa: F401  (session fixture)
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 KEY = "scale-out-key"
@@ -133,15 +134,6 @@ def db_rows(database_url: str, sql: str, *params: Any) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = conn.execute(sql, params).fetchall()
     return rows
 
-
-def wait_until(predicate: Any, timeout_s: float, what: str, every_s: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every_s)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_kill9_one_of_three_workers_every_task_completes_exactly_once(cluster: Cluster, image_url: str) -> None:

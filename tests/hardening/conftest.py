@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import http.server
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,16 +117,6 @@ def dispatcher(settings: Settings, runtime: Runtime) -> Iterator[WebhookDispatch
     yield running
     running.stop()
 
-
-def wait_until(check: Callable[[], Any], timeout_s: float = 30, interval_s: float = 0.02) -> Any:
-    """Poll `check` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(interval_s)
-    raise AssertionError(f"condition not met within {timeout_s} s")
 
 
 @pytest.fixture

@@ -20,7 +20,8 @@ from refvid.api.observability import RequestContextMiddleware
 from refvid.metrics import install_log_context, task_context
 from refvid.runtime import Runtime
 from refvid.worker.supervisor import Worker
-from tests.hardening.conftest import Receiver, create_body, wait_until
+from tests.hardening.conftest import Receiver, create_body
+from tests.waiting import wait_until
 
 
 async def test_request_id_is_generated_or_echoed(api: httpx.AsyncClient) -> None:

@@ -17,7 +17,8 @@ from refvid.runtime import Runtime
 from refvid.tasks.model import TaskStatus
 from refvid.webhooks.dispatcher import WebhookDispatcher
 from refvid.webhooks.outbox import OutboxStore
-from tests.hardening.conftest import PUBLIC_URL, Delivery, Receiver, create_body, start_dispatcher, wait_until
+from tests.hardening.conftest import PUBLIC_URL, Delivery, Receiver, create_body, start_dispatcher
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.usefixtures("dispatcher")
 
