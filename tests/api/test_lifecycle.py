@@ -172,6 +172,8 @@ async def test_list_with_cursor(api: httpx.AsyncClient, refs: str) -> None:
     cancelled = (await api.get("/v1/tasks", params={"status": "cancelled"})).json()
     assert [t["id"] for t in cancelled["data"]] == [ids[0]]
     assert (await api.get("/v1/tasks", params={"limit": 0})).status_code == 422
+    unknown = await api.get("/v1/tasks", params={"after": "task-unified-1-zzzzzzzz"})
+    assert unknown.status_code == 422 and unknown.json()["error"]["param"] == "after"
 
 
 async def test_models(api: httpx.AsyncClient) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from refvid.config import Settings
-from refvid.errors import Conflict, NotFound
+from refvid.errors import Conflict, NotFound, ValidationFailed
 from refvid.storage.base import BlobStore
 from refvid.tasks.model import Task, TaskSpec, TaskStatus, new_task_id
 from refvid.tasks.store import SqlStore
@@ -61,7 +61,13 @@ class TaskService:
 
     def list(self, owner: str, status: str | None, model: str | None, limit: int,
              after: str | None) -> tuple[list[Task], bool]:
-        cursor = self.get(owner, after) if after else None
+        cursor = None
+        if after:
+            try:
+                cursor = self.get(owner, after)
+            except NotFound as exc:
+                raise ValidationFailed(f"after: no task {after!r} to continue from (use a last_id you received)",
+                                       code="invalid_after", param="after") from exc
         return self.store.list_tasks(owner, status, model, limit, cursor)
 
     def cancel(self, owner: str, task_id: str) -> Task:
