@@ -133,6 +133,21 @@ def test_cancel_while_queued_deletes_upstream(tmp_path: Path, ark: FakeArk, medi
     assert ctx.state["upstream_status"] == "cancelled"
 
 
+def test_worker_shutdown_leaves_the_upstream_task_to_the_next_attempt(tmp_path: Path, ark: FakeArk,
+                                                                     media: dict[str, Path]) -> None:
+    engine = RelayEngine(relay_settings(tmp_path, ark))
+    ark.plan(queued_ms=300, running_ms=0)
+    ctx = FakeContext({"seed": 1})
+    ctx.reason = "shutdown"
+    ctx.cancel_when = lambda c: len(ark.calls("GET")) >= 1
+    job = make_job(tmp_path, standard_refs(media))
+    with pytest.raises(Cancelled):
+        engine.generate(job, ctx)
+    assert ark.calls("DELETE") == []
+    out = engine.generate(job, FakeContext(ctx.state))  # the next attempt resumes the same upstream task
+    assert len(ark.creates) == 1 and out.extra["upstream_task_id"] == ctx.saved[0]["upstream_task_id"]
+
+
 def test_resumed_after_our_queued_cancel_submits_a_fresh_task(tmp_path: Path, ark: FakeArk,
                                                               media: dict[str, Path]) -> None:
     engine = RelayEngine(relay_settings(tmp_path, ark))

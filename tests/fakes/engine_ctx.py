@@ -15,6 +15,7 @@ class FakeContext:
         self.progress_values: list[float] = []
         self.cancel_event = threading.Event()
         self.cancel_when: Any = None  # optional callable(ctx) -> bool, checked on every cancelled()
+        self.reason = "cancel"  # what stop_reason() answers once cancelled: "cancel" or "shutdown"
 
     def progress(self, pct: float, message: str | None = None) -> None:
         self.progress_values.append(pct)
@@ -23,6 +24,9 @@ class FakeContext:
         if self.cancel_when is not None and self.cancel_when(self):
             self.cancel_event.set()
         return self.cancel_event.is_set()
+
+    def stop_reason(self) -> str | None:
+        return self.reason if self.cancel_event.is_set() else None
 
     def cancel(self) -> None:
         self.cancel_event.set()

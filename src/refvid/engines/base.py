@@ -5,7 +5,9 @@ Engines never touch the database or our HTTP API. The worker runs them inside a 
 (`worker/child.py`) and talks to them only through `EngineContext`:
 
 - `ctx.progress(pct)` reports monotonic progress 0–100 (call it at least every 5 %);
-- `ctx.cancelled()` is true once the task was cancelled (check at least every 0.5 s, then raise `Cancelled`);
+- `ctx.cancelled()` is true once the task must stop (check at least every 0.5 s, then raise `Cancelled`);
+  the worker's context also has `ctx.stop_reason()`: "cancel" when the client cancelled, "shutdown" when the
+  task will run again elsewhere (undo outside effects only for "cancel");
 - `ctx.state` / `ctx.save_state()` persist small JSON state across restarts (the relay keeps the upstream
   task id there so that a restarted worker resumes polling instead of submitting twice).
 

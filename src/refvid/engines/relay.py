@@ -77,7 +77,10 @@ class RelayEngine(BaseEngine):
             try:
                 task = self._follow(job, ctx, client, state)
             except Cancelled:
-                self._cancel_upstream(ctx, client, state)
+                # A worker handing the task back (or losing its lease) must leave the upstream task alone:
+                # the next attempt resumes polling it. Only a client's cancel deletes it.
+                if _stop_reason(ctx) != "shutdown":
+                    self._cancel_upstream(ctx, client, state)
                 raise
             # 3. Copy the video into our work dir; the worker stores it (progress 90–100).
             return self._finish(job, ctx, client, task)
@@ -184,6 +187,11 @@ def _positive(value: Any) -> float:
 def _reported_seed(value: Any, ours: int) -> int:
     """The seed the provider reports having used (0 included), else the one we sent."""
     return int(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else ours
+
+
+def _stop_reason(ctx: EngineContext) -> str | None:
+    reason = getattr(ctx, "stop_reason", None)  # optional in the EngineContext protocol
+    return reason() if callable(reason) else "cancel"
 
 
 def _cancellable_sleep(ctx: EngineContext) -> Callable[[float], None]:

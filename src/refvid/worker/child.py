@@ -47,10 +47,14 @@ class JobRequest:
     state: dict[str, Any]
 
 
+STOP_REASONS = {1: "cancel", 2: "shutdown"}
+
+
 class _ChildContext:
-    def __init__(self, conn: Connection, cancel: MpEvent, state: dict[str, Any]):
+    def __init__(self, conn: Connection, cancel: MpEvent, reason: Any, state: dict[str, Any]):
         self._conn = conn
         self._cancel = cancel
+        self._reason = reason
         self.state = state
         self._last_pct = -1
 
@@ -62,6 +66,11 @@ class _ChildContext:
 
     def cancelled(self) -> bool:
         return self._cancel.is_set()
+
+    def stop_reason(self) -> str | None:
+        """Why `cancelled()` is true: "cancel" (the client asked) or "shutdown" (the task will run again,
+        e.g. the worker is handing it back). Engines with outside effects (the relay) act on the difference."""
+        return STOP_REASONS.get(self._reason.value) if self._cancel.is_set() else None
 
     def save_state(self, state: dict[str, Any]) -> None:
         self.state = dict(state)
@@ -86,7 +95,8 @@ def _watch_parent(parent_pid: int) -> None:
         time.sleep(0.5)
 
 
-def child_main(conn: Connection, cancel: MpEvent, settings_json: str, engine_name: str, parent_pid: int) -> None:
+def child_main(conn: Connection, cancel: MpEvent, reason: Any, settings_json: str, engine_name: str,
+               parent_pid: int) -> None:
     from refvid.engines.registry import build_engine
 
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
@@ -105,7 +115,7 @@ def child_main(conn: Connection, cancel: MpEvent, settings_json: str, engine_nam
         if message[0] == "stop":
             break
         job: JobRequest = message[1]
-        ctx = _ChildContext(conn, cancel, job.state)
+        ctx = _ChildContext(conn, cancel, reason, job.state)
         try:
             conn.send(("done", engine.generate(resolve_job(engine, job), ctx)))
         except Cancelled:
@@ -129,13 +139,15 @@ class EngineHost:
         self._proc: Any = None
         self._conn: Connection | None = None
         self._cancel = self._ctx.Event()
+        self._reason = self._ctx.Value("i", 0)  # STOP_REASONS key, set before the cancel event
 
     def _start(self) -> Connection:
         parent_conn, child_conn = self._ctx.Pipe()
         self._cancel.clear()
         self._proc = self._ctx.Process(
             target=child_main, name=f"refvid-engine-{self.engine_name}", daemon=True,
-            args=(child_conn, self._cancel, self.settings.model_dump_json(), self.engine_name, os.getpid()),
+            args=(child_conn, self._cancel, self._reason, self.settings.model_dump_json(), self.engine_name,
+                  os.getpid()),
         )
         self._proc.start()
         child_conn.close()
@@ -146,8 +158,9 @@ class EngineHost:
         return self._proc is not None and self._proc.is_alive()
 
     def run(self, job: JobRequest, on_progress: Callable[[int], None], on_state: Callable[[dict[str, Any]], None],
-            should_cancel: Callable[[], bool], timeout_s: float) -> EngineOutput:
-        """Run one job. Raises Cancelled, TaskFailure, or ChildCrashed."""
+            stop_reason: Callable[[], str | None], timeout_s: float) -> EngineOutput:
+        """Run one job. `stop_reason()` says when (and why) to stop: "cancel" or "shutdown".
+        Raises Cancelled, TaskFailure, or ChildCrashed."""
         conn = self._conn if self._alive() and self._conn is not None else self._start()
         self._cancel.clear()
         conn.send(("run", job))
@@ -181,7 +194,9 @@ class EngineHost:
                 self._reap()
                 raise ChildCrashed(self._exit_text())
             now = time.monotonic()
-            if kill_at is None and should_cancel():
+            reason = stop_reason() if kill_at is None else None
+            if reason is not None:
+                self._reason.value = {v: k for k, v in STOP_REASONS.items()}.get(reason, 1)
                 self._cancel.set()
                 kill_at = now + CANCEL_GRACE_S
             if kill_at is not None and now >= kill_at:

@@ -59,6 +59,14 @@ class Lease:
     def should_stop(self) -> bool:
         return self.cancelled.is_set() or self.lost.is_set() or self._hand_back.is_set()
 
+    def stop_reason(self) -> str | None:
+        """"cancel" (the client asked), "shutdown" (handed back or lease lost: the task lives on), or None."""
+        if self.cancelled.is_set():
+            return "cancel"
+        if self.lost.is_set() or self._hand_back.is_set():
+            return "shutdown"
+        return None
+
     def raise_if_stopped(self) -> None:
         """Raise the exception that says why this task must stop now, if it must."""
         if self.lost.is_set():

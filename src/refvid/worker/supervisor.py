@@ -160,7 +160,7 @@ class Worker:
             job,
             on_progress=lambda pct: lease.set_progress(10 + pct * 0.85),
             on_state=lease.save_state,
-            should_cancel=lease.should_stop,
+            stop_reason=lease.stop_reason,
             timeout_s=self.deps.settings.task_timeout_s,
         )
 
