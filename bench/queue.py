@@ -44,27 +44,19 @@ import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from multiprocessing.synchronize import Event as MpEvent  # noqa: E402
 
+from refvid.runtime import open_waker  # noqa: E402
 from refvid.tasks.model import Task, TaskSpec, TaskStatus, new_task_id  # noqa: E402
 from refvid.tasks.store import SqlStore, open_store  # noqa: E402
-from refvid.worker.wakeup import LocalWaker, Waker  # noqa: E402
+from refvid.worker.wakeup import Waker  # noqa: E402
 
 ENGINE = "noop"
 SPEC = TaskSpec(model="seedance-2.0-reference-to-video", prompt="bench", resolution="480p")
 
 
-def open_waker(store: SqlStore, wake_dir: Path) -> Waker:
-    factory = getattr(store, "open_waker", None)
-    if factory is None:
-        return LocalWaker(wake_dir)
-    waker: Waker = factory()
-    waker.wait_listening()  # type: ignore[attr-defined]
-    return waker
-
-
 def worker_main(url: str, wake_dir: str, worker_id: str, ready: MpEvent, go: MpEvent, stop: MpEvent) -> None:
     """The supervisor's slot loop, minus the engine."""
     store = open_store(url, pool_size=2)
-    waker = open_waker(store, Path(wake_dir))
+    waker = open_waker(store, Path(wake_dir), True)
     ready.set()
     go.wait(120)  # every worker is up before the first claim: the drain measures all of them
     while not stop.is_set():
@@ -122,7 +114,7 @@ def run_one(backend: str, url: str, n_workers: int, n_tasks: int, n_samples: int
     for proc in procs:
         proc.start()
     try:
-        waker = open_waker(store, wake_dir)
+        waker = open_waker(store, wake_dir, True)
         for ready in readies:
             ready.wait(60)
         go.set()
@@ -148,7 +140,7 @@ def run_one(backend: str, url: str, n_workers: int, n_tasks: int, n_samples: int
     finally:
         stop.set()
         go.set()
-        wake = open_waker(store, wake_dir)
+        wake = open_waker(store, wake_dir, True)
         wake.notify()
         for proc in procs:
             proc.join(10)

@@ -26,12 +26,16 @@ def key_id_of(key_hash: str) -> str:
     return "key_" + key_hash[:16]
 
 
-def open_waker(settings: Settings, store: SqlStore) -> Waker:
+def open_waker(store: SqlStore, folder: Path, wait_listening: bool = False) -> Waker:
+    """The store's own waker (PostgreSQL: LISTEN/NOTIFY), else Unix datagrams in `folder`.
+    `wait_listening` blocks until a LISTEN is in place, for callers that notify right away (tests, benches)."""
     factory = getattr(store, "open_waker", None)
-    if factory is not None:  # PostgreSQL: LISTEN/NOTIFY
-        waker: Waker = factory()
-        return waker
-    return LocalWaker(Path(settings.data_dir) / "wake")
+    if factory is None:
+        return LocalWaker(folder)
+    waker: Waker = factory()
+    if wait_listening:
+        waker.wait_listening()  # type: ignore[attr-defined]
+    return waker
 
 
 @dataclass
@@ -53,7 +57,7 @@ class Runtime:
                                 access_key_id=settings.s3_access_key_id,
                                 secret_access_key=settings.s3_secret_access_key, region=settings.s3_region)
         secret = store.meta_get_or_set("url_signing_secret", lambda: secrets.token_hex(32))
-        return cls(settings, store, blobs, open_waker(settings, store), secret)
+        return cls(settings, store, blobs, open_waker(store, Path(settings.data_dir) / "wake"), secret)
 
     def close(self) -> None:
         self.waker.close()

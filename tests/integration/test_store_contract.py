@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from refvid.errors import Conflict
+from refvid.runtime import open_waker
 from refvid.tasks.migrations import LATEST_VERSION
 from refvid.tasks.model import Task, TaskSpec, TaskStatus, new_task_id
 from refvid.tasks.store import SqlStore, open_store
-from refvid.worker.wakeup import LocalWaker, Waker
 from tests.pg_server import PgServer, pg_server  # noqa: F401  (session fixture)
 
 ENGINE = "compositor"
@@ -45,15 +45,6 @@ def make_task(owner: str = "key_a", *, engine: str = ENGINE, key: str | None = N
     spec = TaskSpec(model=model, prompt="a cat @Image1", resolution="480p", image_urls=("http://x/a.png",))
     return Task(id=new_task_id(), owner=owner, spec=spec, engine=engine, idempotency_key=key,
                 request_hash=request_hash, credits=4, created_at=at if at is not None else time.time())
-
-
-def open_waker_for(store: SqlStore, folder: Path) -> Waker:
-    factory = getattr(store, "open_waker", None)
-    if factory is None:
-        return LocalWaker(folder)
-    waker: Waker = factory()
-    waker.wait_listening()  # type: ignore[attr-defined]
-    return waker
 
 
 # -- schema ----------------------------------------------------------------------------------------
@@ -328,7 +319,7 @@ def test_an_idle_worker_in_another_process_claims_a_new_task_within_100_ms(store
                                                                            tmp_path: Path) -> None:
     """Two store instances stand for two processes (separate connections and wakers)."""
     api, worker = open_store(store_url), open_store(store_url)
-    api_waker, worker_waker = open_waker_for(api, tmp_path / "wake"), open_waker_for(worker, tmp_path / "wake")
+    api_waker, worker_waker = open_waker(api, tmp_path / "wake", True), open_waker(worker, tmp_path / "wake", True)
     latencies: list[float] = []
     stop = threading.Event()
 
