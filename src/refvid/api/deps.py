@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from refvid.api.errors import ApiError
 from refvid.runtime import Runtime
 from refvid.tasks.service import TaskService
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -57,6 +61,14 @@ async def read_json_body(request: Request, max_bytes: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "request body must be a JSON object", "invalid_json")
     return body
+
+
+def parse_body(model: type[ModelT], body: dict[str, Any]) -> ModelT:
+    """Validate a JSON body against a wire model; errors take the usual 400/422 envelope."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc
 
 
 Owner = Annotated[str, Depends(authenticate)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import Request
@@ -22,17 +23,11 @@ def base_url(request: Request, runtime: Runtime) -> str:
 def result_url(runtime: Runtime, base: str, task: Task, key: str, name: str) -> str:
     """Signed URL valid until 24 h after completion. S3 deployments hand out presigned URLs directly."""
     expires_at = int((task.finished_at or 0) + runtime.settings.result_ttl_s)
-    presigned = runtime.blobs.presigned_url(key, max(1, int(expires_at - _now())))
+    presigned = runtime.blobs.presigned_url(key, max(1, int(expires_at - time.time())))
     if presigned:
         return presigned
     path = f"/v1/results/{task.id}/{name}"
     return f"{base}{path}?{signed_query(runtime.signing_secret, path, expires_at)}"
-
-
-def _now() -> float:
-    import time
-
-    return time.time()
 
 
 def _results(runtime: Runtime, base: str, task: Task) -> list[VideoResult] | None:

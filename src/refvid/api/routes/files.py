@@ -14,14 +14,13 @@ import secrets
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from refvid.api.deps import Owner, RuntimeDep, read_json_body
+from refvid.api.deps import Owner, RuntimeDep, parse_body, read_json_body
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.present import base_url
 from refvid.api.schemas import FileObject, UploadBase64Request, UploadUrlRequest
@@ -112,7 +111,7 @@ async def upload_stream(request: Request, owner: Owner, runtime: RuntimeDep) -> 
                  "schema": {"$ref": "#/components/schemas/UploadBase64Request"}}}}})
 async def upload_base64(request: Request, owner: Owner, runtime: RuntimeDep) -> FileObject:
     body = await read_json_body(request, BASE64_BODY_BYTES)
-    req = _parse(UploadBase64Request, body)
+    req = parse_body(UploadBase64Request, body)
     data = req.file_data.split(",", 1)[1] if req.file_data.startswith("data:") else req.file_data
     try:
         raw = base64.b64decode("".join(data.split()), validate=True)
@@ -132,7 +131,7 @@ async def upload_base64(request: Request, owner: Owner, runtime: RuntimeDep) -> 
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": {"$ref": "#/components/schemas/UploadUrlRequest"}}}}})
 async def upload_url(request: Request, owner: Owner, runtime: RuntimeDep) -> FileObject:
-    req = _parse(UploadUrlRequest, await read_json_body(request, BASE64_BODY_BYTES))  # data: URLs too
+    req = parse_body(UploadUrlRequest, await read_json_body(request, BASE64_BODY_BYTES))  # data: URLs too
     target = _temp_file(runtime)
 
     def fetch_and_store() -> FileObject:
@@ -148,16 +147,6 @@ async def upload_url(request: Request, owner: Owner, runtime: RuntimeDep) -> Fil
         return await run_in_threadpool(fetch_and_store)
     finally:
         target.unlink(missing_ok=True)
-
-
-def _parse(model: Any, body: dict[str, Any]) -> Any:
-    from fastapi.exceptions import RequestValidationError
-    from pydantic import ValidationError
-
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from exc
 
 
 @router.get("/v1/files/{file_id}/{name}", summary="Download an upload (signed URL)",

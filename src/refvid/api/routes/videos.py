@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from refvid.api.deps import Owner, RuntimeDep, ServiceDep, read_json_body
+from refvid.api.deps import Owner, RuntimeDep, ServiceDep, parse_body, read_json_body
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.limits import Limits
 from refvid.api.present import present_task
@@ -31,10 +29,7 @@ ERRORS = documented_errors(400, 401, 402, 409, 413, 422, 429, 503)
 async def create_video(request: Request, response: Response, owner: Owner, runtime: RuntimeDep,
                        service: ServiceDep) -> TaskObject:
     body = await read_json_body(request, runtime.settings.max_body_bytes)
-    try:
-        req = CreateVideoRequest.model_validate(body)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from exc
+    req = parse_body(CreateVideoRequest, body)
     served = served_models(runtime.settings)
     validate_create(req, served)
     idempotency_key = request.headers.get("idempotency-key")
