@@ -34,7 +34,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 if __name__ == "queue":
     del sys.modules["queue"]
     sys.modules["queue"] = importlib.import_module("queue")
-sys.path.insert(0, str(_HERE.parent))  # the repo root, for tests.pg_server
+sys.path.insert(0, str(_HERE.parent))  # the repo root, for tests.support.pg_server
 
 import argparse  # noqa: E402
 import multiprocessing as mp  # noqa: E402
@@ -47,7 +47,7 @@ from multiprocessing.synchronize import Event as MpEvent  # noqa: E402
 from refvid.runtime import open_waker  # noqa: E402
 from refvid.tasks.model import Task, TaskSpec, TaskStatus, new_task_id  # noqa: E402
 from refvid.tasks.store import SqlStore, open_store  # noqa: E402
-from refvid.worker.wakeup import Waker  # noqa: E402
+from refvid.tasks.wakeup import Waker  # noqa: E402
 
 ENGINE = "noop"
 SPEC = TaskSpec(model="seedance-2.0-reference-to-video", prompt="bench", resolution="480p")
@@ -173,7 +173,7 @@ def main() -> None:
         for backend in args.backends.split(","):
             server = None
             if backend == "postgres" and not args.database_url:
-                from tests.pg_server import start_server
+                from tests.support.pg_server import start_server
 
                 server = start_server()
             for n_workers in (int(n) for n in args.workers.split(",")):
@@ -186,7 +186,7 @@ def main() -> None:
                 rows.append(run_one(backend, url, n_workers, args.tasks, args.samples, folder / "wake"))
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
             if server is not None:
-                from tests.pg_server import stop_server
+                from tests.support.pg_server import stop_server
 
                 stop_server()
     print()

@@ -1,33 +1,46 @@
-"""Shared fixtures: settings on a temp data dir, a loopback media server, the app on ASGITransport,
-and an in-process worker."""
+"""Shared fixtures: settings on a temp data dir, loopback media servers, the app on ASGITransport, an
+in-process worker, a webhook receiver and dispatcher, and the session's PostgreSQL server. Helpers that
+are not fixtures live in `tests.support`."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import http.server
 import os
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from refvid.api.app import create_app
 from refvid.config import Settings
 from refvid.engines.registry import worker_engines
 from refvid.runtime import Runtime
+from refvid.webhooks.dispatcher import WebhookDispatcher
 from refvid.worker.supervisor import Worker, WorkerDeps
+from tests.support.apps import api_app
+from tests.support.keys import API_KEY, OTHER_KEY
+from tests.support.media_servers import MediaServer, PortTrap
+from tests.support.pg_server import pg_server  # noqa: F401  (session fixture, shared by every test module)
+from tests.support.webhooks import Receiver, start_dispatcher
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-API_KEY = "test-key"
-OTHER_KEY = "other-key"
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", api_keys=[API_KEY, OTHER_KEY], fetch_allow_hosts=["127.0.0.1"],
-                    lease_s=5, heartbeat_s=0.5, fetch_timeout_s=10)
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """The test settings; a module or test changes them with `pytest.mark.settings(**changes)`."""
+    values: dict[str, Any] = {"data_dir": tmp_path / "data", "api_keys": [API_KEY, OTHER_KEY],
+                              "fetch_allow_hosts": ["127.0.0.1"], "lease_s": 5, "heartbeat_s": 0.5,
+                              "fetch_timeout_s": 10}
+    marker = request.node.get_closest_marker("settings")
+    if marker is not None:
+        values.update(marker.kwargs)
+    return Settings(**values)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -50,6 +63,22 @@ def media_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 @pytest.fixture
+def server() -> Iterator[MediaServer]:
+    """A loopback media server with scripted routes that records every request (media and net tests)."""
+    srv = MediaServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def trap() -> Iterator[PortTrap]:
+    """A port on 127.0.0.1 and ::1 that counts the connections it accepts (must stay 0)."""
+    t = PortTrap()
+    yield t
+    t.close()
+
+
+@pytest.fixture
 def runtime(settings: Settings) -> Iterator[Runtime]:
     rt = Runtime.open(settings)
     yield rt
@@ -59,11 +88,26 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 @pytest.fixture
 async def api(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     """The app on ASGITransport, authenticated with API_KEY; no worker."""
-    app = create_app(settings, runtime=runtime, workers=0)
+    app = api_app(settings, runtime)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://refvid.test",
                                  headers={"Authorization": f"Bearer {API_KEY}"}) as client:
         yield client
+
+
+@pytest.fixture
+def client_for(runtime: Runtime) -> Callable[..., Any]:
+    """`async with client_for(**setting_changes) as api:` — an app on the test runtime with other settings."""
+
+    @asynccontextmanager
+    async def open_client(key: str = API_KEY, **changes: Any) -> AsyncIterator[httpx.AsyncClient]:
+        changed = runtime.settings.model_copy(update=changes)
+        app = api_app(changed, dataclasses.replace(runtime, settings=changed))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://refvid.test",
+                                     headers={"Authorization": f"Bearer {key}"}) as client:
+            yield client
+
+    return open_client
 
 
 @pytest.fixture
@@ -73,3 +117,19 @@ def worker(settings: Settings, runtime: Runtime) -> Iterator[Worker]:
     running.start()
     yield running
     running.stop(grace_s=2.0)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A recording webhook endpoint on 127.0.0.1."""
+    running = Receiver()
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def dispatcher(settings: Settings, runtime: Runtime) -> Iterator[WebhookDispatcher]:
+    """Delivery threads on the test runtime (the ASGITransport app runs no lifespan, so none of its own)."""
+    running = start_dispatcher(settings, runtime)
+    yield running
+    running.stop()

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import signal
+import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from refvid.config import Settings
+
+if TYPE_CHECKING:  # the heavy parts are imported by the commands that need them
+    from fastapi import FastAPI
+
+    from refvid.api.app import Background
+    from refvid.runtime import Runtime
+    from refvid.tasks.maintenance import Maintenance
+    from refvid.worker.supervisor import Worker
 
 
 def _settings_epilog() -> str:
@@ -59,15 +70,18 @@ def serve(
     database_url: DatabaseUrl = None,
     storage_url: StorageUrl = None,
     public_url: Annotated[str | None, typer.Option(help="Base URL for result links (env REFVID_PUBLIC_URL).")] = None,
+    api_workers: Annotated[int | None, typer.Option(help="API processes sharing the port (env REFVID_API_WORKERS, "
+                                                    "default 1).")] = None,
 ) -> None:
     """Run the API (and, unless --workers 0, in-process workers)."""
     import uvicorn
 
-    from refvid.api.app import create_app
+    from refvid.api.edge import edge_options
     from refvid.runtime import Runtime
 
-    settings = load_settings(host=host, port=port, data_dir=data_dir, workers=workers, database_url=database_url,
-                             storage_url=storage_url, public_url=public_url)
+    flags = {"host": host, "port": port, "data_dir": data_dir, "workers": workers, "database_url": database_url,
+             "storage_url": storage_url, "public_url": public_url, "api_workers": api_workers}
+    settings = load_settings(**flags)
     _logging(settings)
     runtime = Runtime.open(settings)
     new_key = runtime.ensure_api_key()
@@ -76,9 +90,100 @@ def serve(
     typer.echo(f"refvid listening on {url}  (playground: {url}/, API docs: {url}/docs)")
     if new_key:
         typer.echo(f"Created an API key (shown once, only its hash is stored):\n\n    {new_key}\n")
-    app_ = create_app(settings, runtime=runtime)
-    uvicorn.run(app_, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                timeout_graceful_shutdown=10)
+    typer.echo(_key_notice(settings, runtime, new_key))
+    server_options: dict[str, Any] = {"host": settings.host, "port": settings.port,
+                                      "log_level": settings.log_level.lower(), "access_log": settings.access_log,
+                                      "timeout_graceful_shutdown": 10, **edge_options()}
+    if settings.api_workers <= 1:
+        uvicorn.run(compose_server(settings, runtime, embedded_workers=settings.workers), **server_options)
+        return
+    # N API processes on one port (uvicorn's supervisor spawns them; each builds its app from the environment,
+    # so the flags given here travel as REFVID_* variables). Maintenance, webhook delivery and the embedded
+    # workers run once, in this process, exactly as with one API process.
+    os.environ.update({f"REFVID_{name.upper()}": str(value) for name, value in flags.items() if value is not None})
+    background = _background(runtime, settings.workers)
+    for service in background:
+        service.start()
+    try:
+        uvicorn.run("refvid.cli:api_process_app", factory=True, workers=settings.api_workers, **server_options)
+    finally:
+        for service in reversed(background):
+            service.stop()
+
+
+def api_process_app() -> FastAPI:
+    """One of `--api-workers` API processes: the API only, on the same store and storage."""
+    from refvid.runtime import Runtime
+
+    settings = Settings()
+    _logging(settings)
+    return compose_server(settings, Runtime.open(settings), embedded_workers=0, background=False)
+
+
+def _keys_create_command(settings: Settings) -> str:
+    """The `keys create` line to copy: the program as it was started (`./run serve` runs `.venv/bin/refvid`,
+    which is not on PATH) and the same database."""
+    program = sys.argv[0] if Path(sys.argv[0]).name == "refvid" else "refvid"
+    if settings.database_url:
+        return f"{program} keys create   (with the same REFVID_DATABASE_URL)"
+    return f"{program} keys create --data-dir {settings.data_dir.resolve()}"
+
+
+def _key_notice(settings: Settings, runtime: Runtime, new_key: str | None) -> str:
+    """What `serve` says about API keys on every start. A key is shown only once, when it is created, so a
+    restarted server says how to make another rather than starting quietly with keys nobody has at hand."""
+    if settings.api_keys:
+        return (f"API keys: the {len(settings.api_keys)} in REFVID_API_KEYS (while it is set, keys stored in "
+                "the database are not accepted)")
+    create = _keys_create_command(settings)
+    if new_key:
+        return f"More keys: {create}"
+    stored = len(runtime.store.api_key_hashes())
+    return (f"API keys: {stored} stored in the database; each was shown once, when it was created. "
+            f"No key at hand? Create one:\n\n    {create}\n")
+
+
+def compose_server(settings: Settings, runtime: Runtime, embedded_workers: int,
+                   background: bool = True) -> FastAPI:
+    """The composition root of `refvid serve`: the API app with, beside it (unless `background` is false),
+    maintenance (reaper, GC), the webhook deliveries and `embedded_workers` in-process workers (0 = API only)."""
+    from refvid.api.app import create_app
+    from refvid.engines.registry import model_offers
+    from refvid.engines.relay.upstream import left_queue
+
+    services = _background(runtime, embedded_workers) if background else []
+    return create_app(settings, runtime, model_offers(settings), upstream=functools.partial(left_queue, settings),
+                      background=services)
+
+
+def _background(runtime: Runtime, embedded_workers: int) -> list[Background]:
+    """What runs once per server beside its API processes: maintenance, webhook delivery, embedded workers."""
+    from refvid.api.routes.webhooks import webhook_renderer
+    from refvid.tasks.service import TaskService
+    from refvid.webhooks.dispatcher import WebhookDispatcher
+
+    service = TaskService(runtime.settings, runtime.store, runtime.blobs, runtime.waker)
+    dispatcher = WebhookDispatcher(runtime.settings, runtime.store, webhook_renderer(runtime, service))
+    services: list[Background] = [_maintenance(runtime), dispatcher]
+    if embedded_workers > 0:
+        services.append(_worker(runtime, embedded_workers))
+    return services
+
+
+def _maintenance(runtime: Runtime) -> Maintenance:
+    from refvid.media.refcache import RefCache
+    from refvid.tasks.maintenance import Maintenance
+
+    return Maintenance(runtime.settings, runtime.store, runtime.blobs, runtime.waker,
+                       collectors=[RefCache.for_settings(runtime.settings).prune])
+
+
+def _worker(runtime: Runtime, concurrency: int) -> Worker:
+    from refvid.engines.registry import worker_engines
+    from refvid.worker.supervisor import Worker, WorkerDeps
+
+    deps = WorkerDeps(runtime.settings, runtime.store, runtime.blobs, runtime.waker)
+    return Worker(deps, worker_engines(runtime.settings), concurrency=concurrency)
 
 
 @app.command()
@@ -91,10 +196,7 @@ def worker(
                                                 "[env: REFVID_ENGINES; default: every routed engine].")] = None,
 ) -> None:
     """Run a worker against the same database and storage as the API. SIGTERM: finish or hand back."""
-    from refvid.engines.registry import worker_engines
     from refvid.runtime import Runtime
-    from refvid.worker.maintenance import Maintenance
-    from refvid.worker.supervisor import Worker, WorkerDeps
 
     settings = load_settings(data_dir=data_dir, database_url=database_url, storage_url=storage_url,
                              engines=engines)
@@ -103,14 +205,13 @@ def worker(
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
-    maintenance = Maintenance(runtime)
+    maintenance = _maintenance(runtime)
     maintenance.start()
     if settings.metrics_port:  # this process's claim/run/failure metrics, for Prometheus
         import prometheus_client
 
         prometheus_client.start_http_server(settings.metrics_port, addr=settings.host)
-    deps = WorkerDeps(settings, runtime.store, runtime.blobs, runtime.waker)
-    running = Worker(deps, worker_engines(settings), concurrency=concurrency)
+    running = _worker(runtime, concurrency)
     running.start()
     typer.echo(f"refvid worker {running.id} running engines {', '.join(running.engines)}")
     done.wait()
@@ -137,19 +238,28 @@ def keys_create(label: Annotated[str | None, typer.Option(help="A note to recogn
     """Create an API key (printed once; only its hash is stored)."""
     from refvid.runtime import Runtime
 
-    runtime = Runtime.open(load_settings(data_dir=data_dir, database_url=database_url))
+    settings = load_settings(data_dir=data_dir, database_url=database_url)
+    runtime = Runtime.open(settings)
     typer.echo(runtime.create_api_key(label))
+    if settings.api_keys:  # owner_of accepts only those then: say so rather than hand out a dead key
+        typer.echo("note: REFVID_API_KEYS is set here; a server with it set accepts only those keys, not this one",
+                   err=True)
 
 
 @dev_app.command("tiny-weights")
-def tiny_weights(folder: Path, model: Annotated[str, typer.Option(help="Pipeline family.")] = "wan-vace") -> None:
-    """Write a tiny randomly initialised diffusion pipeline (tests, demos; no network)."""
-    from refvid.engines.tiny_weights import write_tiny_weights  # type: ignore[import-not-found,unused-ignore]
+def tiny_weights(folder: Path, model: Annotated[
+        str, typer.Option(help="Pipeline family: wan-vace | minimax-h3 | ltx2 (written to FOLDER/<model>/).")
+] = "wan-vace") -> None:
+    """Write a tiny randomly initialised diffusion pipeline (tests, demos; no network), loaded by the
+    diffusion engine exactly like real weights."""
+    from refvid.engines.diffusion.tiny_weights import BUILDERS, write_tiny_weights
 
+    if model not in BUILDERS:
+        raise typer.BadParameter(f"choose one of {', '.join(BUILDERS)}", param_hint="--model")
     typer.echo(str(write_tiny_weights(folder, model)))
 
 
-__import__("refvid.cli_client").cli_client.register(app)  # client commands: generate, tasks
+__import__("refvid.client.cli").client.cli.register(app)  # client commands: generate, tasks
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from refvid.contract import IDEMPOTENCY_TTL_S, RESULT_TTL_S, UPLOAD_TTL_S
+
 CommaList = Annotated[list[str], NoDecode]
 FloatList = Annotated[list[float], NoDecode]
 
@@ -43,6 +45,9 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `refvid serve` listens on.")
     port: int = Field(8000, description="Port `refvid serve` listens on.")
     workers: int = Field(1, ge=0, description="In-process workers started by `refvid serve` (0 = API only).")
+    api_workers: int = Field(1, ge=1, description="API processes `refvid serve` runs on one port (embedded "
+                             "workers, maintenance and webhook delivery still run once).")
+    access_log: bool = Field(False, description="Log one line per HTTP request (uvicorn's access log).")
     engines: CommaList = Field(default_factory=list, description="Engines this worker runs (default: all routed).")
     routes: CommaList = Field(
         default_factory=list, description="model=engine overrides, e.g. seedance-2.0-fast-reference-to-video=diffusion."
@@ -54,8 +59,8 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, description="Attempts before a task whose worker died fails (worker_lost).")
     task_timeout_s: float = Field(3600.0, gt=0, description="Wall time after which a run fails (generation_timeout).")
     pending_deadline_s: float = Field(86400.0, gt=0, description="A task not started by then fails (expired).")
-    result_ttl_s: int = Field(86400, gt=0, description="Lifetime of result URLs after completion.")
-    upload_ttl_s: int = Field(72 * 3600, gt=0, description="Lifetime of uploaded files.")
+    result_ttl_s: int = Field(RESULT_TTL_S, gt=0, description="Lifetime of result URLs after completion.")
+    upload_ttl_s: int = Field(UPLOAD_TTL_S, gt=0, description="Lifetime of uploaded files.")
 
     # Reference fetching
     fetch_allow_hosts: CommaList = Field(
@@ -66,9 +71,11 @@ class Settings(BaseSettings):
 
     # Request limits
     max_body_bytes: int = Field(64 * 1024 * 1024, description="Largest request body accepted.")
-    idempotency_ttl_s: float = Field(86400.0, gt=0, description="How long an Idempotency-Key maps to its task.")
+    idempotency_ttl_s: float = Field(float(IDEMPOTENCY_TTL_S), gt=0,
+                                     description="How long an Idempotency-Key maps to its task.")
     rate_limit_per_minute: int = Field(
-        6000, ge=0, description="API requests per minute per key and process, bursts included (0 = off)."
+        0, ge=0, description="API requests per minute per key and API process, bursts included (0 = off, the "
+        "default: a self-hosted server throttles only when its operator asks it to)."
     )
     max_open_tasks: int = Field(10000, ge=0, description="Pending + processing tasks allowed per key (0 = off).")
     credit_budget: int = Field(0, ge=0, description="Credits per key within the budget window (0 = no budget).")
@@ -83,7 +90,7 @@ class Settings(BaseSettings):
     )
     webhook_retry_jitter: float = Field(0.1, ge=0, lt=1, description="Random spread of each retry delay (±).")
     webhook_timeout_s: float = Field(15.0, gt=0, description="Time limit of one webhook delivery.")
-    webhook_concurrency: int = Field(4, ge=0, description="Webhook delivery threads of `refvid serve` (0 = none).")
+    webhook_concurrency: int = Field(16, ge=0, description="Webhook delivery threads of `refvid serve` (0 = none).")
     webhook_poll_s: float = Field(1.0, gt=0, description="How often idle delivery threads look for due webhooks.")
     webhook_secret_grace_s: float = Field(
         86400.0, ge=0, description="How long a rotated-out webhook secret still signs deliveries."
@@ -113,10 +120,17 @@ class Settings(BaseSettings):
     diffusion_device: str = Field("auto", description="auto | cuda | cpu.")
     diffusion_cpu_offload: bool = Field(False, description="Offload diffusion components to CPU between uses.")
     diffusion_vae_tiling: bool = Field(False, description="Decode the VAE in tiles to save memory.")
+    diffusion_folders: CommaList = Field(
+        default_factory=list,
+        description="model=folder[|folder…] candidate weights folders under REFVID_DIFFUSION_WEIGHTS, first capable "
+        "one wins (replaces the built-in map for the models given), e.g. "
+        "seedance-2.0-reference-to-video=minimax-h3|wan-vace-14b.",
+    )
 
     log_level: str = Field("info", description="debug | info | warning | error.")
 
-    @field_validator("api_keys", "engines", "routes", "fetch_allow_hosts", "ark_models", mode="before")
+    @field_validator("api_keys", "engines", "routes", "fetch_allow_hosts", "ark_models", "diffusion_folders",
+                     mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         return _split_commas(value)

@@ -59,3 +59,10 @@ class LeaseLost(RefvidError):
     """This worker no longer holds the task's lease (another worker or the reaper took it)."""
 
     code = "lease_lost"
+
+
+class StoreUnavailable(RefvidError):
+    """The task database cannot be reached right now (stopped, restarting, network down, no free connection).
+    Transient by nature: the API answers 503 with `Retry-After`, workers retry the write (worker/lease.py)."""
+
+    code = "store_unavailable"

@@ -12,7 +12,7 @@ from pathlib import Path
 from refvid.config import Settings
 from refvid.storage.base import BlobStore, open_blob_store
 from refvid.tasks.store import SqlStore, open_store
-from refvid.worker.wakeup import LocalWaker, Waker
+from refvid.tasks.wakeup import LocalWaker, Waker
 
 KEY_PREFIX = "rv-"
 KEY_RELOAD_S = 10.0
@@ -47,6 +47,7 @@ class Runtime:
     signing_secret: str
     _db_keys: dict[str, str] = field(default_factory=dict)
     _db_keys_at: float = 0.0
+    _configured_keys: set[str] | None = field(default=None, init=False)  # not carried over by replace()
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -82,8 +83,9 @@ class Runtime:
         """The key's id (tasks and files belong to it), or None for an unknown key."""
         key_hash = hash_key(key)
         if self.settings.api_keys:
-            known = {hash_key(k) for k in self.settings.api_keys}
-            return key_id_of(key_hash) if key_hash in known else None
+            if self._configured_keys is None:  # hashed once, not on every request
+                self._configured_keys = {hash_key(k) for k in self.settings.api_keys}
+            return key_id_of(key_hash) if key_hash in self._configured_keys else None
         owner = self._db_keys.get(key_hash)
         if owner is None and time.monotonic() - self._db_keys_at > 1.0:
             # Keys created by another node (or `refvid keys create`) show up without a restart.

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import media_factory as mf
-from tests.acceptance.test_serve import KEY, Server, env_for, wait_terminal
-from tests.video_checks import assert_contract
+from tests.support import media_factory as mf
+from tests.support.servers import KEY, Server, env_for, wait_terminal
+from tests.support.video_checks import assert_contract
 
 pytest.importorskip("diffusers")
 pytestmark = pytest.mark.slow

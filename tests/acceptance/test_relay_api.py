@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import media_factory as mf
-from tests.acceptance.test_serve import KEY, Server, env_for, wait_terminal
-from tests.fakes.ark import FakeArk
+from tests.support import media_factory as mf
+from tests.support.fakes.ark import FakeArk
+from tests.support.servers import KEY, Server, env_for, wait_terminal
 
 pytestmark = pytest.mark.slow
 RATIOS = {"16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"}

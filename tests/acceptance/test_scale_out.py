@@ -1,6 +1,6 @@
 """Scale-out on PostgreSQL with real processes: `refvid serve --workers 0` API nodes and `refvid worker`s.
 
-The database is a throwaway PostgreSQL started by the test session (tests/pg_server.py); results live in a
+The database is a throwaway PostgreSQL started by the test session (tests/support/pg_server.py); results live in a
 shared folder (`REFVID_STORAGE_URL=file://…`), as on an NFS mount. Leases are short (3 s, heartbeat 0.5 s)
 so that a killed worker's task comes back quickly.
 """
@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import media_factory as mf
-from tests.pg_server import PgServer, free_port, pg_server  # noqa: F401  (session fixture)
-from tests.waiting import wait_until
+from tests.support import media_factory as mf
+from tests.support.pg_server import PgServer, free_port
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 KEY = "scale-out-key"
@@ -106,7 +106,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, pg_server: PgServer) -> Iterator[Cluster]:  # noqa: F811
+def cluster(tmp_path: Path, pg_server: PgServer) -> Iterator[Cluster]:
     running = Cluster(tmp_path, pg_server.create_database())
     yield running
     running.close()

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,61 +11,11 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import media_factory as mf
-from tests.video_checks import assert_contract
+from tests.support import media_factory as mf
+from tests.support.servers import KEY, Server, env_for, wait_terminal
+from tests.support.video_checks import assert_contract
 
 pytestmark = pytest.mark.slow
-KEY = "acceptance-key"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, data_dir: Path, env: dict[str, str]):
-        self.data_dir, self.env, self.port = data_dir, env, free_port()
-        self.proc: subprocess.Popen[str] | None = None
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> Server:
-        cmd = [sys.executable, "-m", "refvid.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
-        self.proc = subprocess.Popen(cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            assert self.proc.poll() is None, self.proc.stdout.read() if self.proc.stdout else ""
-            time.sleep(0.2)
-        raise AssertionError("refvid serve did not become healthy")
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> str:
-        if self.proc is None:
-            return ""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        return self.proc.stdout.read() if self.proc.stdout else ""
-
-
-def env_for(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REFVID_")}
-    env.update({"REFVID_API_KEYS": KEY, "REFVID_FETCH_ALLOW_HOSTS": "127.0.0.1", "REFVID_LEASE_S": "3",
-                "REFVID_HEARTBEAT_S": "0.5", **extra})
-    return env
 
 
 @pytest.fixture
@@ -98,16 +43,6 @@ def foxapi_request(base: str, **changes: Any) -> dict[str, Any]:
     }
     body.update(changes)
     return body
-
-
-def wait_terminal(client: httpx.Client, task_id: str, timeout_s: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        task: dict[str, Any] = client.get(f"/v1/tasks/{task_id}", params={"sync_upstream": "true"}).json()
-        if task["status"] in ("completed", "failed", "cancelled"):
-            return task
-        time.sleep(0.2)
-    raise AssertionError(f"{task_id} not terminal")
 
 
 @pytest.mark.parametrize(("changes", "size", "duration", "audio"), [

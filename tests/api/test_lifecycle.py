@@ -16,8 +16,9 @@ import pytest
 from refvid.runtime import Runtime
 from refvid.storage.signing import signed_query
 from refvid.worker.supervisor import Worker
-from tests import media_factory as mf
-from tests.video_checks import assert_contract
+from tests.support import media_factory as mf
+from tests.support.video_checks import assert_contract
+from tests.support.waiting import wait_for
 
 MODEL = "seedance-2.0-fast-reference-to-video"
 
@@ -37,21 +38,6 @@ def refs(media_server: tuple[str, Path]) -> str:
     mf.make_video(folder / "v.mp4", 320, 240, seconds=2.5)
     mf.make_wav(folder / "a.wav", seconds=3.0)
     return base
-
-
-async def wait_for(api: httpx.AsyncClient, task_id: str, statuses: set[str], timeout_s: float = 120,
-                   headers: dict[str, str] | None = None) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    seen: list[int] = []
-    while time.monotonic() < deadline:
-        task: dict[str, Any] = (await api.get(f"/v1/tasks/{task_id}", params={"sync_upstream": "true"},
-                                              headers=headers)).json()
-        seen.append(task["progress"])
-        if task["status"] in statuses:
-            assert seen == sorted(seen), f"progress went backwards: {seen}"
-            return task
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"task {task_id} did not reach {statuses}: {task}")
 
 
 async def wait_rendering(api: httpx.AsyncClient, task_id: str) -> None:

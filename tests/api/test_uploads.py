@@ -11,9 +11,9 @@ import pytest
 
 from refvid.config import Settings
 from refvid.worker.supervisor import Worker
-from tests import media_factory as mf
-from tests.api.test_lifecycle import wait_for
-from tests.conftest import OTHER_KEY
+from tests.support import media_factory as mf
+from tests.support.keys import OTHER_KEY
+from tests.support.waiting import wait_for
 
 MODEL = "seedance-2.0-fast-reference-to-video"
 

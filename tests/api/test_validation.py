@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import OTHER_KEY
+from tests.support.keys import OTHER_KEY
 
 MODEL = "seedance-2.0-reference-to-video"
 FAST = "seedance-2.0-fast-reference-to-video"

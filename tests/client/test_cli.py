@@ -10,22 +10,23 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from refvid import Client, cli_client
-from refvid.api.app import create_app
+from refvid import Client
 from refvid.cli import app
+from refvid.client import cli as cli_client
 from refvid.config import Settings
 from refvid.runtime import Runtime
 from refvid.worker.supervisor import Worker
-from tests import media_factory as mf
-from tests.conftest import API_KEY
-from tests.video_checks import assert_contract
+from tests.support import media_factory as mf
+from tests.support.apps import api_app
+from tests.support.keys import API_KEY
+from tests.support.video_checks import assert_contract
 
 ENV = {"REFVID_BASE_URL": "http://refvid.test", "REFVID_API_KEY": API_KEY}
 
 
 @pytest.fixture
 def runner(settings: Settings, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    transport = httpx.ASGITransport(app=create_app(settings, runtime=runtime, workers=0))
+    transport = httpx.ASGITransport(app=api_app(settings, runtime))
     seen: list[tuple[str | None, str | None]] = []
 
     def make_client(base_url: str | None, api_key: str | None) -> Client:

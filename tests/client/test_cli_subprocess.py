@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import media_factory as mf
-from tests.client.test_client_server import RunningServer, serve_refvid
-from tests.video_checks import assert_contract
+from tests.support import media_factory as mf
+from tests.support.servers import RunningServer, serve_refvid
+from tests.support.video_checks import assert_contract
 
 pytestmark = pytest.mark.slow
 CLI = [sys.executable, "-m", "refvid.cli"]

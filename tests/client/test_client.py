@@ -10,9 +10,8 @@ import httpx
 import pytest
 
 from refvid import AsyncClient, Client
-from refvid.api.app import create_app
 from refvid.api.schemas import TaskObject
-from refvid.client_errors import (
+from refvid.client.errors import (
     AuthenticationError,
     ConflictError,
     InvalidRequestError,
@@ -24,9 +23,10 @@ from refvid.client_errors import (
 from refvid.config import Settings
 from refvid.runtime import Runtime
 from refvid.worker.supervisor import Worker
-from tests import media_factory as mf
-from tests.conftest import API_KEY, OTHER_KEY
-from tests.video_checks import assert_contract
+from tests.support import media_factory as mf
+from tests.support.apps import api_app
+from tests.support.keys import API_KEY, OTHER_KEY
+from tests.support.video_checks import assert_contract
 
 BASE = "http://refvid.test"
 FAST = "seedance-2.0-fast-reference-to-video"
@@ -34,7 +34,7 @@ FAST = "seedance-2.0-fast-reference-to-video"
 
 @pytest.fixture
 def transport(settings: Settings, runtime: Runtime) -> httpx.ASGITransport:
-    return httpx.ASGITransport(app=create_app(settings, runtime=runtime, workers=0))
+    return httpx.ASGITransport(app=api_app(settings, runtime))
 
 
 @pytest.fixture

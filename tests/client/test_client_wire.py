@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from refvid import AsyncClient, Client
-from refvid.client import poll_delay
-from refvid.client_errors import RateLimitError, ServerError, TaskFailedError
+from refvid.client.clients import poll_delay
+from refvid.client.errors import RateLimitError, ServerError, TaskFailedError
 
 FOX_TASK: dict[str, Any] = {
     "id": "task-unified-1757165031-uyujaw3d", "object": "video.generation.task", "type": "video",

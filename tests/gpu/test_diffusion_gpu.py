@@ -13,9 +13,9 @@ pytest.importorskip("diffusers")
 
 import torch
 
-from refvid.engines.diffusion import DiffusionEngine
-from refvid.engines.tiny_weights import write_tiny_weights
-from tests.engines.test_diffusion_engine import (
+from refvid.engines.diffusion.engine import DiffusionEngine
+from refvid.engines.diffusion.tiny_weights import write_tiny_weights
+from tests.support.diffusion import (
     FAST,
     check_cancellation,
     check_contract_output,

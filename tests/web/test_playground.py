@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests import media_factory as mf
-from tests.client.test_client_server import RunningServer, serve_refvid
+from tests.support import media_factory as mf
+from tests.support.servers import RunningServer, serve_refvid
 
 pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"

@@ -1,12 +1,12 @@
-"""create_app(): the FastAPI application, its error mapping, and (for `refvid serve`) in-process workers."""
+"""create_app(): the FastAPI application from the services it is given, and its error mapping."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -14,19 +14,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match, Mount, Route
 from starlette.types import Scope
 
-from refvid import __version__
+from refvid.api.ark import routes as ark_routes
 from refvid.api.errors import documented_errors, error_response, install_error_handlers
 from refvid.api.limits import Limits, rate_limit
 from refvid.api.observability import install_observability
-from refvid.api.routes import files, models, results, tasks, videos, webhooks
-from refvid.api.routes.webhooks import webhook_renderer
+from refvid.api.routes import files, results, tasks, videos, webhooks
+from refvid.api.routes import models as model_routes
 from refvid.config import Settings
-from refvid.engines.registry import worker_engines
+from refvid.contract import ModelOffer
 from refvid.runtime import Runtime
-from refvid.tasks.service import TaskService
-from refvid.webhooks.dispatcher import WebhookDispatcher
-from refvid.worker.maintenance import Maintenance
-from refvid.worker.supervisor import Worker, WorkerDeps
+from refvid.tasks.service import TaskService, UpstreamProbe
+from refvid.version import __version__
+from refvid.webhooks.secrets import WebhookSecrets
 
 log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
@@ -37,45 +36,45 @@ Send `Authorization: Bearer <key>` on every `/v1/*` route (result and upload URL
 Every error answers `{"error": {"message", "type", "code", "param"}}`."""
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None,
-               workers: int | None = None) -> FastAPI:
-    """Build the app. `workers` in-process workers (default: settings.workers) start with the app's
-    lifespan; maintenance (the reaper) always runs with it."""
-    settings = settings or Settings()
-    runtime = runtime or Runtime.open(settings)
-    n_workers = settings.workers if workers is None else workers
+class Background(Protocol):
+    """A service that runs beside the API for the app's lifetime (embedded workers, maintenance, webhooks)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+def create_app(settings: Settings, runtime: Runtime, models: Mapping[str, ModelOffer], *,
+               upstream: UpstreamProbe | None = None, background: Sequence[Background] = ()) -> FastAPI:
+    """Build the app from its services: the runtime (store, blobs, keys), the models this deployment serves
+    (`models`, from the engine registry), how to ask a provider about a relayed task (`upstream`), and the
+    services to run for the app's lifetime (`background`, started in order and stopped in reverse). The app
+    starts no worker of its own: the composition root (`refvid serve`) decides what runs beside it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        maintenance = Maintenance(runtime)
-        maintenance.start()
-        worker = None
-        if n_workers > 0:
-            deps = WorkerDeps(settings, runtime.store, runtime.blobs, runtime.waker)
-            worker = Worker(deps, worker_engines(settings), concurrency=n_workers)
-            worker.start()
-        app.state.worker = worker
-        app.state.webhook_dispatcher.start()
+        started: list[Background] = []
         try:
+            for service in background:
+                service.start()
+                started.append(service)
             yield
         finally:
-            app.state.webhook_dispatcher.stop()
-            if worker is not None:
-                worker.stop(grace_s=5.0)
-            maintenance.stop()
+            for service in reversed(started):
+                service.stop()
 
     app = FastAPI(title="refvid", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
-    app.state.service = TaskService(settings, runtime.store, runtime.blobs, runtime.waker)
+    app.state.models = dict(models)
+    app.state.service = TaskService(settings, runtime.store, runtime.blobs, runtime.waker, upstream=upstream)
     install_error_handlers(app)
     app.add_exception_handler(405, _method_not_allowed)
     app.state.limits = Limits(settings, runtime.store)
-    app.state.webhook_dispatcher = WebhookDispatcher(settings, runtime.store,
-                                                     webhook_renderer(runtime, app.state.service))
-    app.state.webhook_secrets = app.state.webhook_dispatcher.secrets
+    app.state.webhook_secrets = WebhookSecrets(runtime.store, settings.webhook_secret_grace_s)
     install_observability(app, settings, runtime)
-    for module in (videos, tasks, models, results, files, webhooks):
+    for module in (videos, tasks, model_routes, results, files, webhooks):
         app.include_router(module.router, dependencies=[Depends(rate_limit)], responses=documented_errors(429))
+    app.include_router(ark_routes.router, dependencies=[Depends(rate_limit)])  # the Ark dialect (spec §9)
     if (WEB_DIR / "index.html").is_file():
         app.router.routes.append(_WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True), name="web"))
     _document_request_bodies(app)

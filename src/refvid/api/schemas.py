@@ -3,23 +3,62 @@
 Field-level rules live here as validators that raise `PydanticCustomError(code, message)`, so the error
 handler can answer with the field (`param`), a stable `code` and a sentence naming the rule.
 Cross-field rules (references vs prompt mentions, model capabilities) live in `api/validation.py`.
+Every fact (choices, ranges, defaults, limits) is `refvid.contract`'s; this module imports nothing else of
+ours, so the client can share it. Choice fields are strings checked against the contract's tuples and
+documented as the same `enum` a `Literal` would give, so the OpenAPI document and the error codes
+(`invalid_<field>`) stay as they were while the choices are stated once.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic_core import PydanticCustomError
 
-from refvid.engines.output import RATIOS, RESOLUTIONS
+from refvid.contract import (
+    ADAPTIVE,
+    AUTO_DURATION,
+    DEFAULT_DURATION_S,
+    DEFAULT_RESOLUTION,
+    MAX_COUNT,
+    MAX_DURATION_S,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    MIN_DURATION_S,
+    RANDOM_SEED,
+    RATIOS,
+    REFERENCE_MODEL,
+    RESOLUTIONS,
+)
 
-MAX_PROMPT_CHARS = 5000
 MAX_URL_CHARS = 4096
-MAX_SEED = 2_147_483_647
 _DATA_URL = re.compile(r"^data:[\w.+-]+/[\w.+-]+(;[\w.+-]+=[\w.+-]+)*;base64,[A-Za-z0-9+/=\s]*$", re.ASCII)
 _HTTP_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$", re.IGNORECASE)
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str], str]:
+    """A check that the string is one of `choices`, failing with the error a `Literal` would give."""
+
+    def check(value: str) -> str:
+        if value not in choices:
+            expected = ", ".join(repr(c) for c in choices[:-1]) + f" or {choices[-1]!r}"
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
+
+    return check
+
+
+def _enum(choices: tuple[str, ...]) -> WithJsonSchema:
+    """The schema a `Literal` of `choices` would have."""
+    return WithJsonSchema({"enum": list(choices), "type": "string"})
+
+
+RATIO_CHOICES = (*RATIOS, ADAPTIVE)
+Resolution = Annotated[str, AfterValidator(_one_of(RESOLUTIONS)), _enum(RESOLUTIONS)]
+RatioChoice = Annotated[str, AfterValidator(_one_of(RATIO_CHOICES)), _enum(RATIO_CHOICES)]
 
 
 def _reject_bool(value: Any, field: str) -> Any:
@@ -43,28 +82,35 @@ def check_reference_url(url: str, field: str) -> None:
 
 
 class CreateVideoRequest(BaseModel):
-    """POST /v1/videos/generations."""
+    """POST /v1/videos/generations. Which inputs a model takes (`*_urls` lists, `image_url` frames, the
+    prompt alone) is its mode's rule, checked in `api/validation.py`."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "model": "seedance-2.0-reference-to-video",
+        "model": REFERENCE_MODEL,
         "prompt": "@Image1 walks through the rain, camera moves like @Video1, mood of @Audio1",
         "image_urls": ["https://example.com/character.jpg"], "video_urls": ["https://example.com/motion.mp4"],
         "audio_urls": ["https://example.com/music.mp3"], "ratio": "adaptive", "duration": -1,
         "generate_audio": True}]})
 
     model: str = Field(description="Model id, see GET /v1/models.")
-    prompt: str | None = Field(None, description="1–5000 characters; mention references as @Image1, @Video1, @Audio1.")
-    resolution: Literal["480p", "720p", "1080p"] = Field("720p", description="1080p only on standard models.")
-    ratio: Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"] | None = Field(
-        None, description="Output aspect ratio (default adaptive).")
-    aspect_ratio: Literal["16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"] | None = Field(
+    prompt: str | None = Field(None, description=f"1–{MAX_PROMPT_CHARS} characters; mention references as "
+                                                 "@Image1, @Video1, @Audio1.")
+    resolution: Resolution = Field(DEFAULT_RESOLUTION, description="1080p only on standard models.")
+    ratio: RatioChoice | None = Field(None, description="Output aspect ratio (default adaptive).")
+    aspect_ratio: RatioChoice | None = Field(
         None, description="Alias of ratio; must agree with ratio when both are sent.")
-    duration: int = Field(5, description="Seconds, 4–15, or -1 to let the engine decide.")
+    duration: int = Field(DEFAULT_DURATION_S, description=f"Seconds, {MIN_DURATION_S}–{MAX_DURATION_S}, or "
+                                                          f"{AUTO_DURATION} to let the engine decide.")
     generate_audio: bool = Field(True, description="Synchronized audio track in the output iff true.")
-    seed: int = Field(-1, description="-1 = random (reported in results); else 0–2147483647.")
-    image_urls: list[str] = Field(default_factory=list, description="Up to 9 images (@Image1..@Image9).")
-    video_urls: list[str] = Field(default_factory=list, description="Up to 3 videos (@Video1..@Video3).")
-    audio_urls: list[str] = Field(default_factory=list, description="Up to 3 audio clips (@Audio1..@Audio3).")
+    seed: int = Field(RANDOM_SEED, description=f"{RANDOM_SEED} = random (reported in results); else 0–{MAX_SEED}.")
+    image_urls: list[str] = Field(default_factory=list, description=f"Up to {MAX_COUNT['image']} images "
+                                                                    f"(@Image1..@Image{MAX_COUNT['image']}).")
+    video_urls: list[str] = Field(default_factory=list, description=f"Up to {MAX_COUNT['video']} videos "
+                                                                    f"(@Video1..@Video{MAX_COUNT['video']}).")
+    audio_urls: list[str] = Field(default_factory=list, description=f"Up to {MAX_COUNT['audio']} audio clips "
+                                                                    f"(@Audio1..@Audio{MAX_COUNT['audio']}).")
+    image_url: str | None = Field(None, description="Image-to-video models: the first frame (required there).")
+    end_image_url: str | None = Field(None, description="Image-to-video models: the last frame (optional).")
     callback_url: str | None = Field(None, description="Webhook receiving status changes (Standard Webhooks).")
 
     @field_validator("prompt")
@@ -87,8 +133,9 @@ class CreateVideoRequest(BaseModel):
     @field_validator("duration")
     @classmethod
     def _duration(cls, value: int) -> int:
-        if value != -1 and not 4 <= value <= 15:
-            raise PydanticCustomError("invalid_duration", f"duration must be 4–15 seconds or -1 (got {value})")
+        if value != AUTO_DURATION and not MIN_DURATION_S <= value <= MAX_DURATION_S:
+            raise PydanticCustomError("invalid_duration", f"duration must be {MIN_DURATION_S}–{MAX_DURATION_S} "
+                                      f"seconds or {AUTO_DURATION} (got {value})")
         return value
 
     @field_validator("seed", mode="before")
@@ -99,8 +146,8 @@ class CreateVideoRequest(BaseModel):
     @field_validator("seed")
     @classmethod
     def _seed(cls, value: int) -> int:
-        if value != -1 and not 0 <= value <= MAX_SEED:
-            raise PydanticCustomError("invalid_seed", f"seed must be -1 or 0–{MAX_SEED} (got {value})")
+        if value != RANDOM_SEED and not 0 <= value <= MAX_SEED:
+            raise PydanticCustomError("invalid_seed", f"seed must be {RANDOM_SEED} or 0–{MAX_SEED} (got {value})")
         return value
 
     @field_validator("image_urls", "video_urls", "audio_urls")
@@ -108,6 +155,13 @@ class CreateVideoRequest(BaseModel):
     def _urls(cls, value: list[str], info: Any) -> list[str]:
         for index, url in enumerate(value):
             check_reference_url(url, f"{info.field_name}[{index}]")
+        return value
+
+    @field_validator("image_url", "end_image_url")
+    @classmethod
+    def _frame_url(cls, value: str | None, info: Any) -> str | None:
+        if value is not None:
+            check_reference_url(value, str(info.field_name))
         return value
 
     @field_validator("callback_url")
@@ -119,7 +173,7 @@ class CreateVideoRequest(BaseModel):
 
     @property
     def effective_ratio(self) -> str:
-        return self.ratio or self.aspect_ratio or "adaptive"
+        return self.ratio or self.aspect_ratio or ADAPTIVE
 
 
 class TaskInfo(BaseModel):
@@ -183,6 +237,14 @@ class ModelObject(BaseModel):
     engine: str
     resolutions: list[str]
     supports_audio: bool
+    mode: Literal["reference", "image", "text"] | None = Field(
+        None, description="Extension: reference-to-video, image-to-video or text-to-video.")
+    required: list[str] | None = Field(None, description="Extension: input fields this model requires.")
+    accepts: list[str] | None = Field(
+        None, description="Extension: every request field this model accepts (others are a 422 naming them).")
+    details: dict[str, Any] | None = Field(
+        None, description="Extension: engine-specific, e.g. the diffusion adapters and weights folders behind "
+        "the model, what each accepts and its licence.")
 
 
 class ModelList(BaseModel):
@@ -224,5 +286,3 @@ class FileObject(BaseModel):
     created: int
     expires_at: int
 
-
-assert set(RESOLUTIONS) == {"480p", "720p", "1080p"} and len(RATIOS) == 6

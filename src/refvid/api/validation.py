@@ -1,62 +1,107 @@
-"""Cross-field rules of spec §3, checked at submit (422). Byte-level checks happen when the task runs."""
+"""Cross-field rules of spec §3, checked at submit (422), and the one place a request becomes a `TaskSpec`.
+
+The limits, the models' modes and the `@`-mention grammar are `refvid.contract`'s, the same ones the engines
+read, so a prompt is accepted exactly when every mention in it names a reference the engine will see. What
+each model offers here (engine, resolutions, audio) comes in as `ModelOffer`s from the composition root.
+Both dialects (FoxAPI's `/v1`, Ark's `/api/v3`) check with `validate_create` and build with `build_task_spec`,
+so a rule and the spec's shape are stated once.
+"""
 
 from __future__ import annotations
 
-import re
-
 from refvid.api.schemas import CreateVideoRequest
-from refvid.engines.registry import EngineInfo, resolutions_for
+from refvid.contract import (
+    FRAME_FIELDS,
+    MAX_COUNT,
+    MAX_TOTAL_REFERENCES,
+    MODE_INPUTS,
+    MODELS,
+    URL_FIELDS,
+    Mode,
+    ModelOffer,
+    find_mentions,
+    mode_of,
+)
 from refvid.errors import ValidationFailed
+from refvid.tasks.model import TaskSpec
 
-LIMITS = {"image": 9, "video": 3, "audio": 3}
-MAX_REFERENCES = 12
-_MENTION = re.compile(r"@(image|video|audio|图像|图片|视频|音频)\s*(\d+)", re.IGNORECASE)
-_KIND = {"image": "image", "图像": "image", "图片": "image", "video": "video", "视频": "video",
-         "audio": "audio", "音频": "audio"}
+MODE_NAMES: dict[Mode, str] = {"reference": "reference-to-video", "image": "image-to-video",
+                               "text": "text-to-video"}
 
 
-def mentions(prompt: str) -> list[tuple[str, int, str]]:
-    """(kind, 1-based index, the text as written) for every @ImageN/@VideoN/@AudioN (and Chinese forms)."""
-    return [(_KIND[m.group(1).lower()], int(m.group(2)), m.group(0)) for m in _MENTION.finditer(prompt)]
-
-
-def validate_create(req: CreateVideoRequest, served: dict[str, EngineInfo]) -> None:
-    """Raise ValidationFailed (code, param, message) for the first broken rule."""
-    engine = served.get(req.model)
-    if engine is None:
+def validate_create(req: CreateVideoRequest, served: dict[str, ModelOffer]) -> ModelOffer:
+    """The offer serving the request; raise ValidationFailed (code, param, message) for the first broken rule."""
+    offer = served.get(req.model)
+    if offer is None:
         known = ", ".join(sorted(served)) or "none"
-        raise ValidationFailed(f"model {req.model!r} is not served here; available: {known}",
+        why = (f"its engine here does not serve {MODE_NAMES[mode_of(req.model)]} yet" if req.model in MODELS
+               else "it is not a model id of this API")
+        raise ValidationFailed(f"model {req.model!r} is not served here ({why}); available: {known}",
                                code="invalid_model", param="model")
-    if req.prompt is None:
-        raise ValidationFailed("prompt is required for reference-to-video models",
-                               code="missing_required_parameter", param="prompt")
-    allowed = resolutions_for(req.model, engine)
-    if req.resolution not in allowed:
+    mode = mode_of(req.model)
+    _check_mode_inputs(req, mode)
+    if req.resolution not in offer.resolutions:
         raise ValidationFailed(f"resolution {req.resolution} is not available for {req.model}; "
-                               f"use one of {', '.join(allowed)}", code="invalid_resolution", param="resolution")
+                               f"use one of {', '.join(offer.resolutions)}", code="invalid_resolution",
+                               param="resolution")
     if req.ratio and req.aspect_ratio and req.ratio != req.aspect_ratio:
         raise ValidationFailed(f"ratio {req.ratio!r} and aspect_ratio {req.aspect_ratio!r} disagree; send one",
                                code="invalid_ratio", param="aspect_ratio")
     counts = {"image": len(req.image_urls), "video": len(req.video_urls), "audio": len(req.audio_urls)}
-    for kind, limit in LIMITS.items():
+    if mode == "reference":
+        _check_reference_counts(counts)
+    if not offer.supports_audio and req.generate_audio:
+        raise ValidationFailed(f"{req.model} cannot generate audio here; send generate_audio: false",
+                               code="invalid_generate_audio", param="generate_audio")
+    for mention in find_mentions(req.prompt):
+        have = counts[mention.kind]
+        if not 0 <= mention.index < have:
+            raise ValidationFailed(
+                f"prompt mentions {mention.text[:40]} but {URL_FIELDS[mention.kind]} has {have} "
+                f"entr{'y' if have == 1 else 'ies'}", code="invalid_reference_mention", param="prompt")
+    return offer
+
+
+def build_task_spec(req: CreateVideoRequest, dialect: str = "foxapi",
+                    dialect_options: tuple[tuple[str, str | int | bool], ...] = ()) -> TaskSpec:
+    """The task a validated request asks for, in whichever dialect it came."""
+    return TaskSpec(
+        model=req.model, prompt=req.prompt or "", resolution=req.resolution, ratio=req.effective_ratio,
+        duration=req.duration, generate_audio=req.generate_audio, seed=req.seed,
+        image_urls=tuple(req.image_urls), video_urls=tuple(req.video_urls), audio_urls=tuple(req.audio_urls),
+        image_url=req.image_url, end_image_url=req.end_image_url, callback_url=req.callback_url,
+        dialect=dialect, dialect_options=dialect_options,
+    )
+
+
+def _check_mode_inputs(req: CreateVideoRequest, mode: Mode) -> None:
+    """The model's required inputs are present; inputs of the other modes are refused, naming the field."""
+    inputs = MODE_INPUTS[mode]
+    sent = {"prompt": req.prompt is not None, "image_url": req.image_url is not None,
+            "end_image_url": req.end_image_url is not None,
+            **{field: bool(getattr(req, field)) for field in URL_FIELDS.values()}}
+    for field in inputs["required"]:
+        if not sent[field]:
+            raise ValidationFailed(f"{field} is required for {MODE_NAMES[mode]} models",
+                                   code="missing_required_parameter", param=field)
+    for field in (*URL_FIELDS.values(), *FRAME_FIELDS):
+        if sent[field] and field not in inputs["required"] + inputs["optional"]:
+            takers = [MODE_NAMES[m] for m, i in MODE_INPUTS.items() if field in i["required"] + i["optional"]]
+            raise ValidationFailed(f"{field} is not accepted by {MODE_NAMES[mode]} model {req.model}; it belongs "
+                                   f"to {' and '.join(takers)} models", code="unsupported_parameter", param=field)
+
+
+def _check_reference_counts(counts: dict[str, int]) -> None:
+    for kind, limit in MAX_COUNT.items():
         if counts[kind] > limit:
-            raise ValidationFailed(f"{kind}_urls has {counts[kind]} entries; at most {limit} are allowed",
-                                   code="too_many_references", param=f"{kind}_urls")
-    if sum(counts.values()) > MAX_REFERENCES:
-        raise ValidationFailed(f"{sum(counts.values())} references in total; at most {MAX_REFERENCES} are allowed",
-                               code="too_many_references", param="image_urls")
+            raise ValidationFailed(f"{URL_FIELDS[kind]} has {counts[kind]} entries; at most {limit} are allowed",
+                                   code="too_many_references", param=URL_FIELDS[kind])
+    if sum(counts.values()) > MAX_TOTAL_REFERENCES:
+        raise ValidationFailed(f"{sum(counts.values())} references in total; at most {MAX_TOTAL_REFERENCES} "
+                               "are allowed", code="too_many_references", param="image_urls")
     if counts["image"] == 0 and counts["video"] == 0:
         if counts["audio"]:
             raise ValidationFailed("audio references alone are not allowed; add at least one image or video",
                                    code="missing_visual_reference", param="audio_urls")
         raise ValidationFailed("reference-to-video needs at least one image or video in image_urls/video_urls",
                                code="missing_visual_reference", param="image_urls")
-    if not engine.supports_audio and req.generate_audio:
-        raise ValidationFailed(f"{req.model} cannot generate audio here; send generate_audio: false",
-                               code="invalid_generate_audio", param="generate_audio")
-    for kind, index, text in mentions(req.prompt):
-        if not 1 <= index <= counts[kind]:
-            have = counts[kind]
-            raise ValidationFailed(
-                f"prompt mentions {text} but {kind}_urls has {have} entr{'y' if have == 1 else 'ies'}",
-                code="invalid_reference_mention", param="prompt")

@@ -19,10 +19,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from refvid.contract import Mode, mode_of
 from refvid.engines.output import OutputSpec, reference_driven_duration
 from refvid.media.info import Reference
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an engine honours, stated once: in its package's light `__init__.py` (no heavy imports), so the
+    registry can describe the engine in the API's composition root without importing torch or OpenCV, and
+    the engine class carries the same object (`BaseEngine.capabilities`). `factory` ("module:callable",
+    taking `Settings`) is imported only in the process that runs the engine."""
+
+    name: str
+    factory: str
+    resolutions: tuple[str, ...]
+    supports_audio: bool
+    # The modes (`contract.Mode`) it serves. Reference-to-video only unless an engine says more, so an engine
+    # that has not learnt image- or text-to-video is never routed those models (they are not offered).
+    modes: tuple[Mode, ...] = ("reference",)
+    # The length `duration: -1` gives when a request has no video or audio reference, if the engine knows it
+    # before fetching anything (None: it decides from the references or by itself).
+    auto_duration_s: int | None = None
+    # "module:function" taking `Settings` and returning, per model id, engine-specific details for
+    # `GET /v1/models` (the diffusion engine: the adapters and weights folders behind each model). Light.
+    describe: str | None = None
 
 
 @dataclass(frozen=True)
@@ -34,6 +57,11 @@ class EngineInput:
     output: OutputSpec
     work_dir: Path  # private scratch folder for this attempt; the output file goes here
     requested_ratio: str = ""  # the ratio as the client sent it (`adaptive` survives here for the relay)
+
+    @property
+    def mode(self) -> Mode:
+        """What the model takes: reference-to-video, image-to-video (images = first, last frame) or text."""
+        return mode_of(self.model)
 
     def of_kind(self, kind: str) -> list[Reference]:
         return [r for r in self.references if r.kind == kind]
@@ -82,9 +110,10 @@ class Engine(Protocol):
     """One way of generating video. Instances live in the worker's child process and may keep heavy
     state (a loaded pipeline) warm between tasks."""
 
-    name: str
-    resolutions: tuple[str, ...]
-    supports_audio: bool
+    capabilities: ClassVar[Capabilities]
+
+    @property
+    def name(self) -> str: ...
 
     def choose_duration(self, references: list[Reference]) -> int:
         """Resolve `duration: -1` for these references."""
@@ -94,11 +123,22 @@ class Engine(Protocol):
 
 
 class BaseEngine:
-    """Defaults shared by the built-in engines."""
+    """Defaults shared by the built-in engines. Subclasses set `capabilities` to their package's
+    `CAPABILITIES`; name, resolutions and audio support are read from it, never restated."""
 
-    name = "base"
-    resolutions: tuple[str, ...] = ("480p", "720p")
-    supports_audio = True
+    capabilities: ClassVar[Capabilities]
+
+    @property
+    def name(self) -> str:
+        return self.capabilities.name
+
+    @property
+    def resolutions(self) -> tuple[str, ...]:
+        return self.capabilities.resolutions
+
+    @property
+    def supports_audio(self) -> bool:
+        return self.capabilities.supports_audio
 
     def choose_duration(self, references: list[Reference]) -> int:
         return reference_driven_duration(references)

@@ -1,5 +1,6 @@
-"""The output contract (spec §3): pixel sizes per resolution × ratio, fps, and how `adaptive` and
-`duration: -1` are resolved."""
+"""How an engine's output is pinned down (spec §3): `adaptive` and `duration: -1` resolved against the
+references, and the resulting `OutputSpec`. The facts (fps, ratios, the pixel-size table, durations) are
+`refvid.contract`'s and re-exported here for the engines' convenience."""
 
 from __future__ import annotations
 
@@ -7,25 +8,22 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from refvid.contract import (
+    ADAPTIVE,
+    DEFAULT_DURATION_S,
+    DEFAULT_RATIO,
+    FPS,
+    MAX_DURATION_S,
+    MIN_DURATION_S,
+    RATIOS,
+    RESOLUTIONS,
+    SIZES,
+    pixel_size,
+)
 from refvid.media.info import Reference
 
-FPS = 24
-RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9")
-RESOLUTIONS = ("480p", "720p", "1080p")
-
-SIZES: dict[str, dict[str, tuple[int, int]]] = {
-    "480p": {"16:9": (864, 496), "4:3": (752, 560), "1:1": (640, 640), "3:4": (560, 752),
-             "9:16": (496, 864), "21:9": (992, 432)},
-    "720p": {"16:9": (1280, 720), "4:3": (1112, 834), "1:1": (960, 960), "3:4": (834, 1112),
-             "9:16": (720, 1280), "21:9": (1470, 630)},
-    "1080p": {"16:9": (1920, 1080), "4:3": (1664, 1248), "1:1": (1440, 1440), "3:4": (1248, 1664),
-              "9:16": (1080, 1920), "21:9": (2206, 946)},
-}
-
-DEFAULT_RATIO = "16:9"
-DEFAULT_DURATION_S = 5
-MIN_DURATION_S = 4
-MAX_DURATION_S = 15
+__all__ = ["FPS", "RATIOS", "RESOLUTIONS", "SIZES", "OutputSpec", "clamp_duration", "nearest_ratio",
+           "ratio_value", "reference_driven_duration", "resolve_ratio"]
 
 
 def ratio_value(ratio: str) -> float:
@@ -43,7 +41,7 @@ def nearest_ratio(width: int, height: int) -> str:
 
 def resolve_ratio(ratio: str, references: list[Reference]) -> str:
     """`adaptive` → the ratio nearest to the first image, else the first video, else 16:9."""
-    if ratio != "adaptive":
+    if ratio != ADAPTIVE:
         return ratio
     for kind in ("image", "video"):
         for ref in references:
@@ -87,7 +85,7 @@ class OutputSpec:
 
     @classmethod
     def build(cls, resolution: str, ratio: str, duration_s: int, generate_audio: bool, seed: int) -> OutputSpec:
-        width, height = SIZES[resolution][ratio]
+        width, height = pixel_size(resolution, ratio)
         return cls(resolution, ratio, width, height, duration_s, generate_audio, seed)
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,41 +1,33 @@
-"""Model id → engine routing, and engine construction.
+"""Model id → engine routing, what each served model offers, and engine construction.
 
-Built-in engines are registered exactly as a plugin would be: a name and the import path of a factory
-taking `Settings`. Engines are only imported in the process that runs them (the worker's child), so the
-API never imports torch.
+An engine states its capabilities once, as `CAPABILITIES` in its package's light `__init__.py` (a
+`Capabilities`: name, factory path, resolutions, audio); the engine class carries the same object. The
+registry imports only those light modules, so the composition root can describe the engines to the API
+(`model_offers`) without importing torch or OpenCV; the factory is imported only in the worker's child.
+
+Plugins declare a `Capabilities` object under the entry-point group `refvid.engines` of their
+distribution. The registry reads the group on every call, so the parent (routing, `GET /v1/models`) and the
+spawned child (`build_engine`) see the same engines without sharing any in-memory state.
 """
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from importlib.metadata import entry_points
 
+from refvid import contract
 from refvid.config import Settings
-from refvid.engines.base import Engine
+from refvid.engines.base import Capabilities, Engine
 
-MODELS = ("seedance-2.0-reference-to-video", "seedance-2.0-fast-reference-to-video")
-STANDARD_MODELS = frozenset({"seedance-2.0-reference-to-video"})
-
-
-@dataclass(frozen=True)
-class EngineInfo:
-    name: str
-    factory: str  # "module:callable"
-    resolutions: tuple[str, ...]
-    supports_audio: bool
+ENTRY_POINT_GROUP = "refvid.engines"
+BUILT_IN = ("refvid.engines.compositor", "refvid.engines.diffusion", "refvid.engines.relay")
 
 
-ENGINES: dict[str, EngineInfo] = {
-    "compositor": EngineInfo("compositor", "refvid.engines.compositor:CompositorEngine",
-                             ("480p", "720p", "1080p"), True),
-    "diffusion": EngineInfo("diffusion", "refvid.engines.diffusion:DiffusionEngine", ("480p", "720p"), True),
-    "relay": EngineInfo("relay", "refvid.engines.relay:RelayEngine", ("480p", "720p", "1080p"), True),
-}
-
-
-def register_engine(info: EngineInfo) -> None:
-    """Add or replace an engine (plugins, tests)."""
-    ENGINES[info.name] = info
+def engines() -> dict[str, Capabilities]:
+    """name → capabilities: the built-in engines, then plugins (a plugin may replace a built-in)."""
+    found = [importlib.import_module(module).CAPABILITIES for module in BUILT_IN]
+    found += [point.load() for point in entry_points(group=ENTRY_POINT_GROUP)]
+    return {caps.name: caps for caps in found if isinstance(caps, Capabilities)}
 
 
 def route(settings: Settings, model: str) -> str:
@@ -49,26 +41,46 @@ def route(settings: Settings, model: str) -> str:
     return "compositor"
 
 
-def served_models(settings: Settings) -> dict[str, EngineInfo]:
-    """model id → engine info, for the models this deployment serves."""
-    return {model: ENGINES[route(settings, model)] for model in MODELS if route(settings, model) in ENGINES}
+def model_offers(settings: Settings) -> dict[str, contract.ModelOffer]:
+    """model id → what this deployment serves for it (engine, resolutions, audio): handed to the API, which
+    validates requests and answers `GET /v1/models` from it. Models routed to an unknown engine, or to one that
+    does not serve their mode (`Capabilities.modes`), are left out: the API refuses them with a 422 naming why."""
+    known = engines()
+    offers: dict[str, contract.ModelOffer] = {}
+    described: dict[str, dict[str, dict[str, object]]] = {}
+    for model in contract.MODELS:
+        caps = known.get(route(settings, model))
+        if caps is not None and contract.mode_of(model) in caps.modes:
+            if caps.describe and caps.name not in described:
+                described[caps.name] = _call(caps.describe, settings)
+            offers[model] = contract.ModelOffer(
+                model=model, engine=caps.name,
+                resolutions=contract.resolutions_for_model(model, caps.resolutions),
+                supports_audio=caps.supports_audio, auto_duration_s=caps.auto_duration_s,
+                details=described.get(caps.name, {}).get(model, {}))
+    return offers
 
 
-def resolutions_for(model: str, engine: EngineInfo) -> tuple[str, ...]:
-    """1080p only on standard models and only where the engine supports it (spec §3)."""
-    return tuple(r for r in engine.resolutions if r != "1080p" or model in STANDARD_MODELS)
+def _call(target: str, settings: Settings) -> dict[str, dict[str, object]]:
+    """Call a light "module:function" hook of an engine package with the settings."""
+    module_name, _, attr = target.partition(":")
+    result: dict[str, dict[str, object]] = getattr(importlib.import_module(module_name), attr)(settings)
+    return result
 
 
 def worker_engines(settings: Settings) -> list[str]:
     """The engines a worker runs: REFVID_ENGINES, else every engine some model routes to."""
     if settings.engines:
         return list(settings.engines)
-    return sorted({route(settings, model) for model in MODELS})
+    return sorted({route(settings, model) for model in contract.MODELS})
 
 
 def build_engine(name: str, settings: Settings) -> Engine:
-    info = ENGINES[name]
-    module_name, _, attr = info.factory.partition(":")
+    """Import the engine's factory (heavy modules load here, in the process that runs it) and build it."""
+    caps = engines().get(name)
+    if caps is None:
+        raise KeyError(f"unknown engine {name!r}; known: {', '.join(sorted(engines()))}")
+    module_name, _, attr = caps.factory.partition(":")
     factory = getattr(importlib.import_module(module_name), attr)
     engine: Engine = factory(settings)
     return engine

@@ -23,7 +23,7 @@ import httpx
 
 from refvid.config import Settings
 from refvid.errors import Cancelled, ReferenceFailure
-from refvid.media.netguard import (
+from refvid.net.guard import (
     AddressPolicy,
     Connector,
     ForbiddenDestination,
@@ -101,7 +101,9 @@ class Fetcher:
             with client:
                 return self._follow(client, url, dest, label, max_bytes, cancelled)
         except ForbiddenDestination as exc:
-            raise ReferenceFailure(f"{label}: {exc.reason}", code=FORBIDDEN) from exc
+            # A blocked address (not a bad scheme) may be a local test server: say how to allow it.
+            hint = f" (to allow it, e.g. for local testing: REFVID_FETCH_ALLOW_HOSTS={exc.host})" if exc.address else ""
+            raise ReferenceFailure(f"{label}: {exc.reason}{hint}", code=FORBIDDEN) from exc
         except httpx.TimeoutException as exc:
             message = f"{label}: download timed out (limit {timeout_s:g} s)"
             raise ReferenceFailure(message, code=FAILED) from exc

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-MediaKind = Literal["image", "video", "audio"]
+from refvid.contract import MediaKind
+
+__all__ = ["MediaInfo", "MediaKind", "Reference"]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
-"""`@Image2`, `@Video1`, `@Audio1` mentions in a prompt (spec §3).
+"""What the `@Image2`, `@Video1`, `@Audio1` mentions of a prompt ask of the engines (spec §3).
 
-Tokens match case-insensitively, and the Chinese forms FoxAPI clients display (`@图像N`, `@视频N`, `@音频N`)
-mean the same. Numbers are 1-based in the prompt and 0-based here (`index`), like `Reference.index`.
+The grammar itself (any case, the Chinese forms, no space before the number) is `refvid.contract`'s, the one
+that validation uses too, so an engine never reads a prompt differently from the check that accepted it.
+Numbers are 1-based in the prompt and 0-based here (`Mention.index`), like `Reference.index`.
 
 Besides order, the prompt tells what a video is for: "the camera movement of @Video1" asks for its motion,
 "@Video1 of a street" for its footage. `video_roles` reads that from the words around each mention.
@@ -10,16 +11,14 @@ Besides order, the prompt tells what a video is for: "the camera movement of @Vi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal
 
-from refvid.media.info import MediaKind
+from refvid import contract
+from refvid.contract import MediaKind, Mention
+
+__all__ = ["Mention", "VideoRole", "find_mentions", "mention_order", "mentioned", "video_roles"]
 
 VideoRole = Literal["content", "motion"]
-
-_KINDS: dict[str, MediaKind] = {"image": "image", "video": "video", "audio": "audio",
-                                "图像": "image", "视频": "video", "音频": "audio"}
-_MENTION = re.compile(r"@(image|video|audio|图像|视频|音频)(\d+)", re.IGNORECASE)
 
 # Words that, in the same clause as a video mention, mean "use its camera motion" rather than its footage.
 _MOTION_WORDS = re.compile(
@@ -32,24 +31,9 @@ _MOTION_WORDS = re.compile(
 _CLAUSE_END = re.compile(r"[.;!?\n。；！？，,]")
 
 
-@dataclass(frozen=True)
-class Mention:
-    """One `@KindN` token: `index` is 0-based; `start`/`end` are character offsets in the prompt."""
-
-    kind: MediaKind
-    index: int
-    start: int
-    end: int
-
-
 def find_mentions(prompt: str) -> list[Mention]:
-    """All mention tokens in prompt order (duplicates kept)."""
-    found = []
-    for match in _MENTION.finditer(prompt or ""):
-        number = int(match.group(2))
-        if number >= 1:
-            found.append(Mention(_KINDS[match.group(1).lower()], number - 1, match.start(), match.end()))
-    return found
+    """All mention tokens that can name a list element (number ≥ 1), in prompt order, duplicates kept."""
+    return [m for m in contract.find_mentions(prompt) if m.number >= 1]
 
 
 def mentioned(prompt: str, kind: MediaKind, count: int) -> list[int]:

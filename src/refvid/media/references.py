@@ -3,7 +3,8 @@
 Durations measured from containers carry encoder padding (an MP3 of exactly 15 s reads as ~15.03 s; AAC adds
 priming samples), so every duration rule allows `DURATION_TOLERANCE_S` = 0.2 s in the caller's favour:
 15.0–15.2 s passes "≤ 15 s", 1.8–2.0 s passes "≥ 2 s", while 16 s or 1.5 s fail. Byte and pixel limits are
-exact. MB means 2**20 bytes.
+exact. The limits themselves are `refvid.contract`'s (per-file byte caps `MAX_BYTES` are enforced while
+downloading; a single video must already be below the total cap).
 """
 
 from __future__ import annotations
@@ -14,25 +15,28 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from refvid.contract import (
+    AUDIO_MAX_S,
+    IMAGE_MAX_ASPECT,
+    IMAGE_MAX_SIDE_PX,
+    IMAGE_MIN_ASPECT,
+    IMAGE_MIN_SIDE_PX,
+    MAX_BYTES,
+    MAX_COUNT,
+    MAX_TOTAL_REFERENCES,
+    VIDEO_MIN_S,
+    VIDEO_TOTAL_MAX_BYTES,
+    VIDEO_TOTAL_MAX_S,
+    VIDEO_TOTAL_MIN_S,
+)
 from refvid.errors import Cancelled, ReferenceFailure
 from refvid.media.fetch import Fetcher, format_mb
 from refvid.media.info import MediaInfo, MediaKind, Reference
 from refvid.media.probe import probe
 from refvid.media.refcache import RefCache
 
-MB = 2**20
 DURATION_TOLERANCE_S = 0.2
-MAX_COUNT: dict[MediaKind, int] = {"image": 9, "video": 3, "audio": 3}
-MAX_TOTAL_REFERENCES = 12
-IMAGE_MAX_BYTES, IMAGE_MIN_SIDE_PX, IMAGE_MAX_SIDE_PX = 30 * MB, 300, 6000
-IMAGE_MIN_ASPECT, IMAGE_MAX_ASPECT = 0.4, 2.5
 VIDEO_CODECS = {"h264": "H.264", "hevc": "H.265"}
-VIDEO_MIN_S, VIDEO_TOTAL_MIN_S, VIDEO_TOTAL_MAX_S = 2.0, 2.0, 15.0
-VIDEO_TOTAL_MAX_BYTES = 50 * MB  # exclusive: the total must be below it
-AUDIO_MAX_S, AUDIO_MAX_BYTES = 15.0, 15 * MB
-# Per-file byte caps enforced while downloading; a single video must already be below the total cap.
-MAX_BYTES: dict[MediaKind, int] = {"image": IMAGE_MAX_BYTES, "video": VIDEO_TOTAL_MAX_BYTES - 1,
-                                   "audio": AUDIO_MAX_BYTES}
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "mp4": "mp4", "mov": "mov", "mp3": "mp3",
               "wav": "wav"}
 FETCH_WORKERS = 4  # downloads are I/O bound; a few in parallel, without letting one task hog the network
@@ -42,13 +46,15 @@ _POLL_S = 0.2
 def prepare_references(
     image_urls: Sequence[str], video_urls: Sequence[str], audio_urls: Sequence[str], work_dir: Path,
     fetcher: Fetcher, cache: RefCache | None = None, check_cancelled: Callable[[], bool] | None = None,
+    image_labels: Sequence[str] = (),
 ) -> list[Reference]:
     """Fetch, probe and check every reference; return them as images, videos, audios, each in list order.
 
     Files land in `work_dir` as `<kind>_<index>.<ext>`. The first failing reference in that order raises
     ReferenceFailure (its message names the field, index and rule); then the video totals are checked.
     `check_cancelled()` is polled about every 0.2 s from this thread; when it turns true, downloads stop and
-    `Cancelled` is raised.
+    `Cancelled` is raised. `image_labels` names the images in messages when they are not `image_urls[i]`
+    (image-to-video's `image_url`, `end_image_url`).
     """
     lists: tuple[tuple[MediaKind, Sequence[str]], ...] = (
         ("image", image_urls), ("video", video_urls), ("audio", audio_urls))
@@ -59,7 +65,8 @@ def prepare_references(
     work_dir.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()  # workers poll this cheap flag, not the caller's (possibly slow) callback
     with cf.ThreadPoolExecutor(min(FETCH_WORKERS, len(jobs)), thread_name_prefix="refvid-fetch") as pool:
-        futures = [pool.submit(_prepare_one, kind, index, url, work_dir, fetcher, cache, stop)
+        futures = [pool.submit(_prepare_one, kind, index, url, work_dir, fetcher, cache, stop,
+                               image_labels[index] if kind == "image" and index < len(image_labels) else None)
                    for kind, index, url in jobs]
         try:
             references = [_result(future, check_cancelled) for future in futures]
@@ -80,8 +87,8 @@ def _result(future: cf.Future[Reference], check_cancelled: Callable[[], bool] | 
 
 
 def _prepare_one(kind: MediaKind, index: int, url: str, work_dir: Path, fetcher: Fetcher,
-                 cache: RefCache | None, stop: threading.Event) -> Reference:
-    label = f"{kind}_urls[{index}]"
+                 cache: RefCache | None, stop: threading.Event, label: str | None = None) -> Reference:
+    label = label or f"{kind}_urls[{index}]"
     staging = work_dir / f".{kind}_{index}.fetch"
 
     try:

@@ -37,7 +37,11 @@ _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 def new_task_id(now_s: float | None = None) -> str:
     """`task-unified-{unix seconds}-{8 chars [a-z0-9]}`, as FoxAPI issues them."""
-    suffix = "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    number = int.from_bytes(secrets.token_bytes(6)) % 36**8  # one call to the OS's RNG, not eight
+    suffix = ""
+    for _ in range(8):
+        number, digit = divmod(number, 36)
+        suffix += _ID_ALPHABET[digit]
     return f"task-unified-{int(now_s if now_s is not None else time.time())}-{suffix}"
 
 
@@ -57,19 +61,44 @@ class TaskSpec:
     video_urls: tuple[str, ...] = ()
     audio_urls: tuple[str, ...] = ()
     callback_url: str | None = None
+    # Image-to-video: the first frame and the optional last frame (None for the other modes; rows written
+    # before these existed load with the defaults).
+    image_url: str | None = None
+    end_image_url: str | None = None
+    # The wire the task was created in ("foxapi" or "ark"): its GET in the other wire still works, but its
+    # webhooks speak the wire it came from. `dialect_options` keeps what that wire asked that the fields above
+    # do not hold (Ark: the model id as sent, return_last_frame, camera_fixed), as sorted (name, value) pairs.
+    dialect: str = "foxapi"
+    dialect_options: tuple[tuple[str, str | int | bool], ...] = ()
+
+    @property
+    def has_timed_references(self) -> bool:
+        """Whether a video or audio reference may decide the length of a `duration: -1` output."""
+        return bool(self.video_urls or self.audio_urls)
 
     def to_dict(self) -> dict[str, Any]:
         data = self.__dict__.copy()
         for key in ("image_urls", "video_urls", "audio_urls"):
             data[key] = list(data[key])
+        data["dialect_options"] = dict(self.dialect_options)
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
-        data = dict(data)
+        data = dict(data)  # rows written before a field existed load with its default
         for key in ("image_urls", "video_urls", "audio_urls"):
             data[key] = tuple(data.get(key) or ())
+        data["dialect_options"] = tuple(sorted((data.get("dialect_options") or {}).items()))
         return cls(**data)
+
+    @property
+    def frame_urls(self) -> tuple[str, ...]:
+        """The image-to-video frames in order (first, then last when sent); empty for the other modes."""
+        return tuple(url for url in (self.image_url, self.end_image_url) if url)
+
+    def option(self, name: str) -> str | int | bool | None:
+        """One of `dialect_options`, or None when the creating wire did not set it."""
+        return dict(self.dialect_options).get(name)
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ function randomId() {
   return "web-" + Date.now().toString(36) + Math.random().toString(36).slice(2);
 }
 
-// Same cadence as refvid.client.poll_delay: backoff to 4 s, sooner when the estimate is short.
+// Same cadence as refvid.client.clients.poll_delay: backoff to 4 s, sooner when the estimate is short.
 function pollDelay(polls, estimate) {
   let delay = Math.min(4, 0.5 * Math.pow(1.5, Math.min(polls, 30)));
   if (estimate > 0) delay = Math.min(delay, estimate / 2);

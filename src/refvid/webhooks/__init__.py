@@ -1,5 +1,7 @@
-"""Webhooks (spec §8): a durable outbox written with each status change, per-key signing secrets, and the
-delivery threads that POST Standard Webhooks-signed events to each task's `callback_url`.
+"""Webhooks (spec §8), delivery only: per-key signing secrets (`secrets`), the delivery threads that POST
+Standard Webhooks-signed events to each task's `callback_url` (`dispatcher`), and the per-receiver cap and
+circuit breaker that keep one receiver from holding up the others (`receivers`).
 
-`outbox` is imported by the task store, so this package's `__init__` stays free of heavy imports.
+The events themselves are written by the task store (`refvid.tasks.store.outbox`) in the same transaction as
+each status change; this package reads due messages and secrets through the store's public API.
 """

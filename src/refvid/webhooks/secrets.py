@@ -7,6 +7,7 @@ delivery carries one signature per valid secret, space-separated (`v1,<new> v1,<
 still configured with the old secret keeps verifying while it is updated.
 
 Secrets are stored in the database in the clear: signing needs them (docs/security.md says what that means).
+The rows live in the task store (`refvid.tasks.store.SecretStore`); this module makes, rotates and uses them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 
 from standardwebhooks import Webhook
 
-from refvid.webhooks.outbox import OutboxStore
+from refvid.tasks.store import SecretStore, StoreCore
 
 log = logging.getLogger(__name__)
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a format prefix, not a secret)
@@ -49,10 +50,10 @@ class SecretInfo:
 
 
 class WebhookSecrets:
-    """Read, create and rotate a key's secrets (the rows live in `webhook_secrets`, see outbox.py)."""
+    """Read, create and rotate a key's secrets (stored through the task store's `SecretStore`)."""
 
-    def __init__(self, outbox: OutboxStore, grace_s: float):
-        self._outbox = outbox
+    def __init__(self, store: StoreCore, grace_s: float):
+        self._rows = SecretStore(store)
         self._grace_s = grace_s
 
     def current(self, owner: str) -> SecretInfo:
@@ -61,7 +62,7 @@ class WebhookSecrets:
         if info is not None:
             return info
         try:
-            self._outbox.insert_current_secret(owner, new_secret(), retire_after_s=None)
+            self._rows.insert_current_secret(owner, new_secret(), retire_after_s=None)
         except Exception:  # another process created it first (unique index): use theirs
             log.debug("webhook secret for %s created concurrently", owner, exc_info=True)
         info = self._read(owner)
@@ -72,7 +73,7 @@ class WebhookSecrets:
     def rotate(self, owner: str) -> SecretInfo:
         """Make a new current secret; the previous one keeps signing for the grace period."""
         try:
-            self._outbox.insert_current_secret(owner, new_secret(), retire_after_s=self._grace_s)
+            self._rows.insert_current_secret(owner, new_secret(), retire_after_s=self._grace_s)
         except Exception:  # a concurrent rotation won the unique index: its secret is the new one
             log.debug("webhook secret for %s rotated concurrently", owner, exc_info=True)
         return self.current(owner)
@@ -80,11 +81,15 @@ class WebhookSecrets:
     def signing_secrets(self, owner: str) -> list[str]:
         """Every secret a delivery is signed with right now, the current one first."""
         current = self.current(owner).secret
-        rows = self._outbox.secrets_of(owner, time.time())
+        rows = self._rows.secrets_of(owner, time.time())
         return [current, *(str(r["secret"]) for r in rows if r["secret"] != current)]
 
+    def purge_expired(self) -> int:
+        """Forget rotated-out secrets whose grace period is over."""
+        return self._rows.purge_expired(time.time())
+
     def _read(self, owner: str) -> SecretInfo | None:
-        rows = self._outbox.secrets_of(owner, time.time())
+        rows = self._rows.secrets_of(owner, time.time())
         if not rows or rows[0]["expires_at"] is not None:
             return None
         previous = [float(r["expires_at"]) for r in rows[1:]]

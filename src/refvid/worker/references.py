@@ -44,8 +44,13 @@ class ReferenceLoader:
 
         fetcher = Fetcher(self.settings, resolve_internal=resolve_internal)
         spec = task.spec
-        return prepare_references(list(spec.image_urls), list(spec.video_urls), list(spec.audio_urls), folder,
-                                  fetcher, cache=self.cache, check_cancelled=should_stop)
+        # Image-to-video frames are fetched and checked like images; their errors name `image_url` and
+        # `end_image_url`, and the engine reads them (by mode) as the first and the last frame.
+        frames = dict(zip(("image_url", "end_image_url"), spec.frame_urls, strict=False))
+        images = list(spec.image_urls) or list(frames.values())
+        return prepare_references(images, list(spec.video_urls), list(spec.audio_urls), folder, fetcher,
+                                  cache=self.cache, check_cancelled=should_stop,
+                                  image_labels=tuple(frames) if not spec.image_urls else ())
 
     def _resolve_upload(self, owner: str, url: str, folder: Path) -> Path | None:
         file_id = upload_id_of(url)

@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from refvid.api.deps import Owner, RuntimeDep
 from refvid.api.schemas import ModelList, ModelObject
-from refvid.engines.registry import resolutions_for, served_models
+from refvid.contract import COMMON_INPUTS, MODE_INPUTS, ModelOffer, mode_of
 
 router = APIRouter()
 
 
 @router.get("/v1/models", response_model=ModelList, summary="Models served here")
-def list_models(_: Owner, runtime: RuntimeDep) -> ModelList:
-    return ModelList(data=[
-        ModelObject(id=model, engine=info.name, resolutions=list(resolutions_for(model, info)),
-                    supports_audio=info.supports_audio)
-        for model, info in served_models(runtime.settings).items()
-    ])
+def list_models(_: Owner, request: Request) -> ModelList:
+    """What the composition root put in `app.state.models`: the API never imports an engine to know it."""
+    offers: dict[str, ModelOffer] = request.app.state.models
+    return ModelList(data=[_model_object(offer) for offer in offers.values()])
+
+
+def _model_object(offer: ModelOffer) -> ModelObject:
+    """FoxAPI's fields, then what the model takes (its mode's inputs, from the contract) as extensions."""
+    mode = mode_of(offer.model)
+    inputs = MODE_INPUTS[mode]
+    return ModelObject(id=offer.model, engine=offer.engine, resolutions=list(offer.resolutions),
+                       supports_audio=offer.supports_audio, mode=mode, required=list(inputs["required"]),
+                       accepts=[*COMMON_INPUTS, *inputs["required"], *inputs["optional"]],
+                       details=dict(offer.details) or None)
 
 
 @router.get("/healthz", include_in_schema=False)

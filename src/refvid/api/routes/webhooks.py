@@ -3,19 +3,20 @@ webhook deliveries use for their `data`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from refvid.api.ark.present import present_ark_task
 from refvid.api.deps import Owner, RuntimeDep
 from refvid.api.errors import documented_errors
 from refvid.api.present import configured_base_url, present_task_at
 from refvid.runtime import Runtime
 from refvid.tasks.model import Task
 from refvid.tasks.service import TaskService
+from refvid.webhooks.dispatcher import Render, WebhookEvent, standard_body
 from refvid.webhooks.secrets import SecretInfo, WebhookSecrets
 
 router = APIRouter()
@@ -55,13 +56,17 @@ async def rotate_secret(request: Request, owner: Owner, _: RuntimeDep) -> Webhoo
     return _secret_object(await run_in_threadpool(_secrets(request).rotate, owner))
 
 
-def webhook_renderer(runtime: Runtime, service: TaskService) -> Callable[[Task], dict[str, Any]]:
-    """Task → the task object exactly as GET /v1/tasks/{id} answers it, with result URLs under
+def webhook_renderer(runtime: Runtime, service: TaskService) -> Render:
+    """Task + event → the body to POST: `{"type", "timestamp", "data": <the task object exactly as GET
+    /v1/tasks/{id} answers it>}` (spec §8) — or, for a task created in the Ark dialect, Ark's task object
+    itself, as Ark's GET answers it (Ark's callbacks carry the task object, spec §9) — with result URLs under
     REFVID_PUBLIC_URL (else http://{host}:{port}), since a delivery has no request to take a base from."""
     base = configured_base_url(runtime)
 
-    def render(task: Task) -> dict[str, Any]:
-        data: dict[str, Any] = present_task_at(task, base, runtime, service).model_dump(mode="json")
-        return data
+    def render(task: Task, event: WebhookEvent) -> dict[str, Any]:
+        if task.spec.dialect == "ark":
+            ark: dict[str, Any] = present_ark_task(task, base, runtime).model_dump(mode="json", exclude_none=True)
+            return ark
+        return standard_body(event, present_task_at(task, base, runtime, service).model_dump(mode="json"))
 
     return render

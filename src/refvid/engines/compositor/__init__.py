@@ -1,0 +1,13 @@
+"""The compositor: a reference-driven CPU renderer (shots, camera moves and the reference audio); it also
+moves between first/last frames (image-to-video) and paints a procedural placeholder (text-to-video).
+
+This file stays light (no OpenCV, no PyAV): the registry reads `CAPABILITIES` in the API's composition root.
+"""
+
+from refvid.contract import DEFAULT_DURATION_S, MODES, RESOLUTIONS
+from refvid.engines.base import Capabilities
+
+# `duration: -1` (spec §3): the reference videos' total length, else the longest reference audio, else 5 s.
+CAPABILITIES = Capabilities(name="compositor", factory="refvid.engines.compositor.engine:CompositorEngine",
+                            resolutions=RESOLUTIONS, supports_audio=True, modes=MODES,
+                            auto_duration_s=DEFAULT_DURATION_S)

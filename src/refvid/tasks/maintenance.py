@@ -1,0 +1,70 @@
+"""Housekeeping run by every server and worker process: the reaper for expired leases, the deadline for
+tasks that never started, and garbage collection of expired uploads and results."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from refvid.config import Settings
+from refvid.errors import StoreUnavailable
+from refvid.storage.base import BlobStore
+from refvid.tasks.store import SqlStore
+from refvid.tasks.wakeup import Waker
+
+log = logging.getLogger(__name__)
+REAP_EVERY_S = 1.0
+COLLECT_EVERY_S = 60.0
+
+
+class Maintenance:
+    """`collectors` run with each garbage collection pass: caches that other layers own (the worker's
+    reference cache) are pruned on the same schedule without this module knowing them."""
+
+    def __init__(self, settings: Settings, store: SqlStore, blobs: BlobStore, waker: Waker,
+                 collectors: Sequence[Callable[[], object]] = ()):
+        self.settings, self.store, self.blobs, self.waker = settings, store, blobs, waker
+        self.collectors = tuple(collectors)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="refvid-maintenance", daemon=True)
+        self._last_collect = 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def run_once(self) -> None:
+        store, settings = self.store, self.settings
+        changed = store.reap_expired(settings.max_attempts)
+        changed += store.expire_pending(settings.pending_deadline_s)
+        for task in changed:
+            log.warning("task %s: lease expired → %s (attempt %d)", task.id, task.status, task.attempts)
+        if changed:
+            self.waker.notify()
+        if time.monotonic() - self._last_collect >= COLLECT_EVERY_S:
+            self._last_collect = time.monotonic()
+            self.collect_garbage()
+
+    def collect_garbage(self) -> None:
+        store, blobs, now = self.store, self.blobs, time.time()
+        for row in store.delete_expired_files(now):
+            blobs.delete_prefix(f"uploads/{row['id']}/")
+        for task in store.finished_before(now - self.settings.result_ttl_s):
+            blobs.delete_prefix(f"results/{task.id}/")
+            store.clear_result(task.id)
+        for collect in self.collectors:
+            collect()
+
+    def _run(self) -> None:
+        while not self._stop.wait(REAP_EVERY_S):
+            try:
+                self.run_once()
+            except StoreUnavailable as exc:  # a database outage is not a bug: one line, no traceback
+                log.warning("maintenance pass skipped: %s", exc)
+            except Exception:
+                log.exception("maintenance pass failed; will retry")

@@ -1,0 +1,153 @@
+"""Task rows, API and maintenance side: submit, read, list, cancel, delete; the reaper's and the garbage
+collector's queries; and the history the estimated time is computed from. (The worker's side, every write
+fenced by a lease token, is `claims.py`.)"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from refvid.errors import Conflict
+from refvid.tasks.model import Task
+from refvid.tasks.store.base import StoreCore, dumps
+from refvid.tasks.store.ledger import reserve_credits
+from refvid.tasks.store.rows import TERMINAL, record_status_changes, task_from_row
+
+
+class TaskRows(StoreCore):
+    """The `tasks` table outside of a worker's lease."""
+
+    # -- API side -----------------------------------------------------------------------------------
+    def insert_task(self, task: Task) -> tuple[Task, bool]:
+        """Insert; with an idempotency key already used by this owner, return the existing task and False."""
+        with self.transaction(write=True) as q:
+            if task.idempotency_key:
+                rows = q("SELECT * FROM tasks WHERE owner = ? AND idempotency_key = ?",
+                         (task.owner, task.idempotency_key))
+                if rows:
+                    return task_from_row(rows[0]), False
+            q(
+                """INSERT INTO tasks (id, owner, model, engine, resolution, status, progress, spec, created_at,
+                   updated_at, idempotency_key, request_hash, credits)
+                   VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)""",
+                (task.id, task.owner, task.spec.model, task.engine, task.spec.resolution, task.status.value,
+                 dumps(task.spec.to_dict()), task.created_at, task.created_at, task.idempotency_key,
+                 task.request_hash, task.credits),
+            )
+            reserve_credits(q, task.id, task.owner, task.credits, task.created_at)
+        return task, True
+
+    def get_task(self, task_id: str) -> Task | None:
+        with self.transaction(write=False) as q:
+            rows = q("SELECT * FROM tasks WHERE id = ?", (task_id,))
+        return task_from_row(rows[0]) if rows else None
+
+    def list_tasks(self, owner: str, status: str | None = None, model: str | None = None, limit: int = 20,
+                   after: Task | None = None) -> tuple[list[Task], bool]:
+        """Newest first; `after` is the last task of the previous page. Returns (page, has_more)."""
+        sql = "SELECT * FROM tasks WHERE owner = ?"
+        params: list[Any] = [owner]
+        if status:
+            sql += " AND status = ?"
+            params.append(status)
+        if model:
+            sql += " AND model = ?"
+            params.append(model)
+        if after is not None:
+            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            params += [after.created_at, after.created_at, after.id]
+        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        params.append(limit + 1)
+        with self.transaction(write=False) as q:
+            rows = q(sql, params)
+        return [task_from_row(r) for r in rows[:limit]], len(rows) > limit
+
+    def request_cancel(self, task_id: str) -> Task:
+        """pending → cancelled now; processing → cancel requested; terminal → Conflict."""
+        now = time.time()
+        with self.transaction(write=True) as q:
+            rows = q("""UPDATE tasks SET status = 'cancelled', finished_at = ?, updated_at = ?
+                        WHERE id = ? AND status = 'pending' RETURNING *""", (now, now, task_id))
+            record_status_changes(q, rows, now)  # webhook event + credits released, in this transaction
+            if not rows:
+                rows = q("""UPDATE tasks SET cancel_requested = 1, updated_at = ?
+                            WHERE id = ? AND status = 'processing' RETURNING *""", (now, task_id))
+            if not rows:
+                current = q("SELECT status FROM tasks WHERE id = ?", (task_id,))
+                state = current[0]["status"] if current else "missing"
+                raise Conflict(f"task {task_id} is {state} and can no longer be cancelled",
+                               code="task_not_cancellable")
+        return task_from_row(rows[0])
+
+    def delete_task(self, task_id: str) -> Task:
+        """Delete a terminal task; return what was deleted (for its files). Non-terminal → Conflict."""
+        with self.transaction(write=True) as q:
+            rows = q(f"DELETE FROM tasks WHERE id = ? AND status IN {TERMINAL!r} RETURNING *", (task_id,))
+            if not rows:
+                raise Conflict(f"task {task_id} is still running; cancel it first, then delete it",
+                               code="task_not_deletable")
+        return task_from_row(rows[0])
+
+    # -- maintenance --------------------------------------------------------------------------------
+    def reap_expired(self, max_attempts: int) -> list[Task]:
+        """Expired leases: cancel if asked, retry while attempts remain, else fail with worker_lost."""
+        now = time.time()
+        lost = dumps({"code": "worker_lost", "message": "the worker running this task stopped responding "
+                      f"and the task ran out of retries ({max_attempts} attempts)"})
+        with self.transaction(write=True) as q:
+            cancelled = q("""UPDATE tasks SET status = 'cancelled', finished_at = ?, updated_at = ?,
+                               lease_token = NULL, lease_expires_at = NULL, cancellable = 0
+                             WHERE status = 'processing' AND lease_expires_at < ? AND cancel_requested = 1
+                             RETURNING *""", (now, now, now))
+            retried = q("""UPDATE tasks SET status = 'pending', worker_id = NULL, lease_token = NULL,
+                             lease_expires_at = NULL, updated_at = ?
+                           WHERE status = 'processing' AND lease_expires_at < ? AND attempts < ?
+                           RETURNING *""", (now, now, max_attempts))
+            failed = q("""UPDATE tasks SET status = 'failed', error = ?, finished_at = ?, updated_at = ?,
+                            lease_token = NULL, lease_expires_at = NULL, cancellable = 0
+                          WHERE status = 'processing' AND lease_expires_at < ? RETURNING *""",
+                       (lost, now, now, now))
+            record_status_changes(q, [*cancelled, *retried, *failed], now)
+        return [task_from_row(r) for r in (*cancelled, *retried, *failed)]
+
+    def expire_pending(self, deadline_s: float) -> list[Task]:
+        now = time.time()
+        error = dumps({"code": "expired", "message": f"the task did not start within {deadline_s:.0f} s"})
+        with self.transaction(write=True) as q:
+            rows = q("""UPDATE tasks SET status = 'failed', error = ?, finished_at = ?, updated_at = ?,
+                          cancellable = 0
+                        WHERE status = 'pending' AND created_at < ? RETURNING *""",
+                     (error, now, now, now - deadline_s))
+            record_status_changes(q, rows, now)
+        return [task_from_row(r) for r in rows]
+
+    def finished_before(self, before_s: float, limit: int = 100) -> list[Task]:
+        with self.transaction(write=False) as q:
+            rows = q("""SELECT * FROM tasks WHERE status = 'completed' AND finished_at < ?
+                        AND result IS NOT NULL ORDER BY finished_at LIMIT ?""", (before_s, limit))
+        return [task_from_row(r) for r in rows]
+
+    def clear_result(self, task_id: str) -> None:
+        """Forget the files of an old result (they were garbage-collected); the task stays."""
+        with self.transaction(write=True) as q:
+            q("UPDATE tasks SET result = ? WHERE id = ?", (dumps({"expired": True}), task_id))
+
+    # -- estimates ----------------------------------------------------------------------------------
+    def recent_speeds(self, engine: str, resolution: str, limit: int = 20) -> list[float]:
+        """Seconds of run time per second of output, for the latest completed tasks of this engine/size."""
+        with self.transaction(write=False) as q:
+            rows = q("""SELECT run_s_per_output_s AS s FROM tasks WHERE engine = ? AND resolution = ?
+                        AND status = 'completed' AND run_s_per_output_s IS NOT NULL
+                        ORDER BY finished_at DESC LIMIT ?""", (engine, resolution, limit))
+        return [float(r["s"]) for r in rows]
+
+    def pending_created_at(self, engine: str) -> list[float]:
+        """Creation times of the pending tasks of `engine`, oldest first (the queue's shape, for estimates)."""
+        with self.transaction(write=False) as q:
+            rows = q("SELECT created_at FROM tasks WHERE status = 'pending' AND engine = ? ORDER BY created_at",
+                     (engine,))
+        return [float(r["created_at"]) for r in rows]
+
+    def count_by_status(self) -> list[dict[str, Any]]:
+        with self.transaction(write=False) as q:
+            return q("SELECT status, model, COUNT(*) AS n FROM tasks GROUP BY status, model", ())
