@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
-from refvid.errors import Conflict, NotFound, RefvidError, ValidationFailed
+from refvid.errors import Conflict, NotFound, RefvidError, StoreUnavailable, ValidationFailed
 
 log = logging.getLogger(__name__)
 
 TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "insufficient_quota",
          403: "permission_error", 404: "not_found", 405: "invalid_request_error", 409: "invalid_request_error",
          413: "file_too_large_error", 415: "invalid_request_error", 422: "invalid_request_error",
-         429: "rate_limit_error", 500: "server_error", 503: "service_unavailable_error"}
+         429: "rate_limit_error", 500: "server_error", 503: "service_unavailable_error",
+         507: "insufficient_storage_error"}
+DISK_FULL_RETRY_AFTER_S = 60
+_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+
+#: seconds a client is told to wait when the task database is unreachable (docs/operations.md)
+STORE_RETRY_AFTER_S = 2
 
 
 class ApiError(Exception):
@@ -77,6 +86,27 @@ def validation_error_response(errors: list[dict[str, Any]]) -> JSONResponse:
     return error_response(422, message, code, param)
 
 
+def is_disk_full(exc: BaseException) -> bool:
+    """True when `exc`, or an error it was raised from, says the disk (or quota) is full: an OSError with
+    ENOSPC/EDQUOT from the blob store or a temp file, or SQLite's "database or disk is full"."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in _DISK_FULL_ERRNOS:
+            return True
+        if "database or disk is full" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def disk_full_response() -> JSONResponse:
+    """507: writes are refused until space is freed; reads keep working."""
+    return error_response(507, "the server is out of storage space; try again later (reads still work)",
+                          "insufficient_storage", headers={"Retry-After": str(DISK_FULL_RETRY_AFTER_S)})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -94,6 +124,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
         return error_response(409, exc.message, exc.code, exc.param)
 
+    @app.exception_handler(StoreUnavailable)
+    async def _store_down(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        log.warning("store unavailable: %s", exc)  # one line, no traceback: an outage, not a bug
+        return error_response(503, "the task database is unreachable right now; retry shortly", exc.code,
+                              headers={"Retry-After": str(STORE_RETRY_AFTER_S)})
+
     @app.exception_handler(RefvidError)
     async def _other(_: Request, exc: RefvidError) -> JSONResponse:
         log.error("unmapped domain error: %s", exc)
@@ -107,6 +143,28 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code)
         return error_response(exc.status_code, str(exc.detail), code, headers=getattr(exc, "headers", None))
+
+    # The handlers below run inside Starlette's ExceptionMiddleware: an error they answer is not re-raised,
+    # so uvicorn logs no "Exception in ASGI application" traceback for it (the catch-all `Exception` handler
+    # runs in ServerErrorMiddleware, which re-raises after answering).
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, _: ClientDisconnect) -> JSONResponse:
+        log.info("client disconnected before sending the whole body of %s %s", request.method, request.url.path)
+        return error_response(400, "the client disconnected before the request body was complete",
+                              "client_disconnected")
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_: Request, __: RecursionError) -> JSONResponse:
+        return error_response(400, "request body is nested too deeply", "invalid_json")
+
+    async def _storage_error(_: Request, exc: Exception) -> JSONResponse:
+        if is_disk_full(exc):
+            log.warning("refused a write: %s", exc)
+            return disk_full_response()
+        raise exc  # anything else is a bug: the catch-all below logs it
+
+    app.add_exception_handler(OSError, _storage_error)
+    app.add_exception_handler(sqlite3.Error, _storage_error)  # "database or disk is full" is no OSError
 
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:

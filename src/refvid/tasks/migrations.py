@@ -118,6 +118,19 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX tasks_owner_status ON tasks (owner, status)",
         ],
     ),
+    (
+        3,
+        [
+            # Webhook receivers (the callback URL's origin): deliveries are capped and circuit-broken per
+            # receiver, so a claim skips the receivers that are full or resting. Rows from before this version
+            # count their URL as their receiver.
+            "ALTER TABLE webhook_outbox ADD COLUMN receiver TEXT",
+            "UPDATE webhook_outbox SET receiver = url_hash WHERE receiver IS NULL",
+            "CREATE INDEX webhook_outbox_receiver ON webhook_outbox (state, receiver)",
+            # Fair claims look up when each owner was last served (claims.FAIR_ORDER).
+            "CREATE INDEX tasks_owner_started ON tasks (owner, started_at)",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

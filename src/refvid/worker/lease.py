@@ -1,19 +1,41 @@
-"""The lease of a running task: heartbeats, progress, and noticing cancellation or lease loss."""
+"""The lease of a running task: heartbeats, progress, and noticing cancellation or lease loss; and
+`durable`, which retries the worker's store writes through a database outage.
+
+A write of the worker names its lease token (the fencing token), so repeating it is safe: a write that did
+commit before the connection broke matches nothing the second time (and says so), one that did not commits
+now. A blink of the database therefore costs a task some seconds, never its outcome.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import stamina
 
 from refvid.config import Settings
-from refvid.errors import Cancelled, LeaseLost
+from refvid.errors import Cancelled, LeaseLost, StoreUnavailable
 from refvid.tasks.store import SqlStore
-from refvid.worker.wakeup import Waker
+from refvid.tasks.wakeup import Waker
 
 log = logging.getLogger(__name__)
 CANCEL_CHECK_S = 0.25
+#: how long a worker keeps retrying one store write before giving the task up to the reaper
+STORE_RETRY_S = 120.0
+T = TypeVar("T")
+
+
+def durable(write: Callable[[], T], timeout_s: float = STORE_RETRY_S) -> T:
+    """`write()`, retried with exponential backoff (0.25 s up to 4 s, jittered) while the store is
+    unavailable, for up to `timeout_s`; then `StoreUnavailable` propagates."""
+    for attempt in stamina.retry_context(on=StoreUnavailable, attempts=None, timeout=timeout_s,
+                                         wait_initial=0.25, wait_max=4.0, wait_jitter=0.5):
+        with attempt:
+            return write()
+    raise StoreUnavailable("retries exhausted")  # pragma: no cover  (the loop returns or raises)
 
 
 class HandBack(Exception):
@@ -53,7 +75,7 @@ class Lease:
     def save_state(self, state: dict[str, Any]) -> None:
         if "cancellable" in state:
             self._cancellable = bool(state["cancellable"])
-        if not self._store.save_engine_state(self.task_id, self.token, state):
+        if not durable(lambda: self._store.save_engine_state(self.task_id, self.token, state)):
             self.lost.set()
 
     def should_stop(self) -> bool:
@@ -78,6 +100,7 @@ class Lease:
 
     def _run(self) -> None:
         next_beat = 0.0
+        store_down = False  # log an outage once, and its end once
         while not self._done.is_set():
             generation = self._waker.generation()
             try:
@@ -93,6 +116,14 @@ class Lease:
                         self.cancelled.set()
                 elif not self.cancelled.is_set() and self._store.cancel_requested(self.task_id):
                     self.cancelled.set()
+            except StoreUnavailable as exc:  # an outage shorter than the lease costs nothing: keep trying
+                if not store_down:
+                    log.warning("heartbeat for %s: %s; will retry", self.task_id, exc)
+                store_down = True
             except Exception:
                 log.exception("heartbeat for %s failed; will retry", self.task_id)
+            else:
+                if store_down:
+                    log.info("heartbeat for %s: the store answers again", self.task_id)
+                store_down = False
             self._waker.wait_after(generation, CANCEL_CHECK_S)

@@ -19,16 +19,17 @@ from typing import Any
 
 from refvid.config import Settings
 from refvid.engines.base import EngineOutput
-from refvid.errors import Cancelled, LeaseLost, TaskFailure
+from refvid.errors import Cancelled, LeaseLost, StoreUnavailable, TaskFailure
 from refvid.media.info import Reference
 from refvid.metrics import task_claimed, task_context, task_failed, task_generated
 from refvid.storage.base import BlobStore
 from refvid.tasks.model import Claim, Task, TaskStatus
 from refvid.tasks.store import SqlStore
-from refvid.worker.child import ChildCrashed, EngineHost, JobRequest
-from refvid.worker.lease import HandBack, Lease
+from refvid.tasks.wakeup import Waker
+from refvid.worker.events import JobRequest
+from refvid.worker.host import ChildCrashed, EngineHost
+from refvid.worker.lease import HandBack, Lease, durable
 from refvid.worker.references import ReferenceLoader
-from refvid.worker.wakeup import Waker
 
 log = logging.getLogger(__name__)
 IDLE_SAFETY_S = 5.0
@@ -74,7 +75,10 @@ class Worker:
             self._hand_back.set()
             for thread in self._threads:
                 thread.join(10)
-        self.deps.store.remove_worker(self.id)
+        try:
+            self.deps.store.remove_worker(self.id)
+        except StoreUnavailable as exc:  # the row ages out of the live-workers view by itself
+            log.warning("worker %s: could not deregister: %s", self.id, exc)
 
     @property
     def running(self) -> bool:
@@ -89,13 +93,17 @@ class Worker:
                 generation = waker.generation()
                 try:
                     claim = store.claim_next(self.id, self.engines, self.deps.settings.lease_s)
+                    if claim is None and slot == 0:
+                        store.touch_worker(self.id, self.engines, socket.gethostname())
+                except StoreUnavailable as exc:  # an outage: wait and look again, quietly
+                    log.warning("claim: %s; retrying", exc)
+                    self._stop.wait(1.0)
+                    continue
                 except Exception:
                     log.exception("claim failed; retrying")
-                    claim = None
                     self._stop.wait(1.0)
+                    continue
                 if claim is None:
-                    if slot == 0:
-                        store.touch_worker(self.id, self.engines, socket.gethostname())
                     waker.wait_after(generation, IDLE_SAFETY_S)
                     continue
                 host = hosts.get(claim.task.engine)
@@ -103,7 +111,11 @@ class Worker:
                     host = hosts[claim.task.engine] = EngineHost(claim.task.engine, self.deps.settings)
                 task_claimed(claim.task.created_at, claim.task.attempts)
                 with task_context(claim.task.id):  # log records of this run carry task_id
-                    self.run_claim(claim, host)
+                    try:
+                        self.run_claim(claim, host)
+                    except StoreUnavailable as exc:  # down for longer than every retry: the reaper takes over
+                        log.warning("task %s: %s; its lease will expire and the reaper retries it",
+                                    claim.task.id, exc)
         finally:
             for host in hosts.values():
                 host.close()
@@ -121,23 +133,28 @@ class Worker:
             lease.raise_if_stopped()  # cancelled (or lost) while the engine finished: do not store it
             result = self._store_output(task, output)
             run_s_per_output_s = (time.monotonic() - started) / max(1.0, float(output.duration_s))
-            if not store.finish(task.id, token, TaskStatus.COMPLETED, result=result,
-                                run_s_per_output_s=run_s_per_output_s):
+            if not durable(lambda: store.finish(task.id, token, TaskStatus.COMPLETED, result=result,
+                                                run_s_per_output_s=run_s_per_output_s)) \
+                    and not self._recorded(task.id, result):
                 self.deps.blobs.delete_prefix(f"results/{task.id}/{task.attempts}/")
                 log.warning("task %s: not recorded as completed (cancelled meanwhile, or lease lost)", task.id)
             else:
                 task_generated(task.engine, task.spec.resolution, time.monotonic() - started)
         except (LeaseLost, HandBack, Cancelled) as exc:
             self._after_stop(task, token, lease, exc, host)
+        except StoreUnavailable as exc:  # a read failed, or a write still failed after every retry
+            log.warning("task %s: %s; handing it back to the queue once the store answers", task.id, exc)
+            host.kill()
+            durable(lambda: store.release(task.id, token))  # the task is not at fault: no attempt counted
         except TaskFailure as exc:
             task_failed(exc.code)
-            store.finish(task.id, token, TaskStatus.FAILED, error={"code": exc.code, "message": exc.message})
+            self._record_failure(task, token, {"code": exc.code, "message": exc.message})
         except ChildCrashed as exc:
             self._after_crash(task, token, str(exc))
         except Exception as exc:  # a bug here must fail one task, not the worker
             log.exception("task %s failed unexpectedly", task.id)
-            store.finish(task.id, token, TaskStatus.FAILED,
-                         error={"code": "generation_failed", "message": f"{type(exc).__name__}: {exc}"})
+            self._record_failure(task, token, {"code": "generation_failed",
+                                               "message": f"{type(exc).__name__}: {exc}"})
         finally:
             lease.stop()
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -164,6 +181,12 @@ class Worker:
             timeout_s=self.deps.settings.task_timeout_s,
         )
 
+    def _recorded(self, task_id: str, result: dict[str, Any]) -> bool:
+        """Whether this very result is the task's (a retried `finish` whose first COMMIT did land, though
+        the connection broke before it said so, answers False the second time)."""
+        current = durable(lambda: self.deps.store.get_task(task_id))
+        return current is not None and current.status == TaskStatus.COMPLETED and current.result == result
+
     def _store_output(self, task: Task, output: EngineOutput) -> dict[str, Any]:
         prefix = f"results/{task.id}/{task.attempts}/"
         try:
@@ -187,15 +210,19 @@ class Worker:
             host.kill()
             log.warning("task %s: lease lost, stopped working on it", task.id)
         elif isinstance(exc, HandBack) or (not lease.cancelled.is_set() and self._hand_back.is_set()):
-            self.deps.store.release(task.id, token)
+            durable(lambda: self.deps.store.release(task.id, token))
         else:
-            self.deps.store.finish(task.id, token, TaskStatus.CANCELLED)
+            durable(lambda: self.deps.store.finish(task.id, token, TaskStatus.CANCELLED))
 
     def _after_crash(self, task: Task, token: str, why: str) -> None:
         store, max_attempts = self.deps.store, self.deps.settings.max_attempts
         if task.attempts < max_attempts:
             log.warning("task %s: %s; retrying (attempt %d of %d)", task.id, why, task.attempts, max_attempts)
-            store.requeue(task.id, token)
+            durable(lambda: store.requeue(task.id, token))
         else:
-            store.finish(task.id, token, TaskStatus.FAILED, error={
+            self._record_failure(task, token, {
                 "code": "worker_lost", "message": f"{why}; gave up after {task.attempts} attempts"})
+
+    def _record_failure(self, task: Task, token: str, error: dict[str, Any]) -> None:
+        """Record a failure, retrying through a store outage (`durable`)."""
+        durable(lambda: self.deps.store.finish(task.id, token, TaskStatus.FAILED, error=error))

@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from refvid.api.deps import RuntimeDep
 from refvid.api.errors import ApiError
+from refvid.api.routes.files import SERVED_FILE_HEADERS
 from refvid.storage.signing import verify
 from refvid.tasks.model import TaskStatus
 
@@ -32,8 +33,7 @@ def get_result(task_id: str, name: Literal["video.mp4", "thumbnail.jpg"], reques
         raise ApiError(404, f"no result {name} for task {task_id}", "result_not_found")
     local = runtime.blobs.local_path(key)
     if local is not None:
-        return FileResponse(local, media_type=MEDIA[name][0], filename=name,
-                            headers={"Cache-Control": "private, max-age=3600"})
+        return FileResponse(local, media_type=MEDIA[name][0], filename=name, headers=SERVED_FILE_HEADERS)
     presigned = runtime.blobs.presigned_url(key, 3600)
     if presigned:
         return RedirectResponse(presigned, status_code=307)

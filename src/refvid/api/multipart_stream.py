@@ -1,0 +1,129 @@
+"""A multipart upload read as it arrives, with the size limit enforced on every chunk.
+
+Starlette's `request.form()` spools the whole body to a temporary file before the route sees a byte, so a
+1 GiB chunked upload used to land on disk (in /tmp) before it was refused. Here python-multipart's
+incremental parser is fed straight from `request.stream()`: the `file` part goes to the caller's file, at
+most `max_bytes` of it, and the request fails with 413 the moment one more byte arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from fastapi import Request
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from refvid.api.errors import ApiError
+from refvid.api.uploads import too_large
+
+MAX_PARTS = 10
+MAX_FIELD_BYTES = 4096  # the small text fields (file_name, auto_cleanup)
+
+
+@dataclass
+class _Part:
+    name: str = ""
+    filename: str | None = None
+    text: bytearray = field(default_factory=bytearray)
+
+
+@dataclass
+class MultipartUpload:
+    """What was read: the `file` part's client file name and size, and the small text fields."""
+
+    filename: str | None = None
+    size_bytes: int = 0
+    fields: dict[str, str] = field(default_factory=dict)
+    has_file: bool = False
+
+
+class _Sink:
+    """The parser's callbacks: headers of each part, the `file` part's bytes to `out`, fields to memory."""
+
+    def __init__(self, out: BinaryIO, max_bytes: int) -> None:
+        self.out, self.max_bytes = out, max_bytes
+        self.result = MultipartUpload()
+        self.part, self.parts, self.done = _Part(), 0, False
+        self._header_field, self._headers = bytearray(), dict[bytes, bytes]()
+        self._header_value = bytearray()
+
+    def on_part_begin(self) -> None:
+        self.parts += 1
+        if self.parts > MAX_PARTS:
+            raise ApiError(400, f"a multipart upload holds at most {MAX_PARTS} parts", "invalid_multipart")
+        self.part, self._headers = _Part(), {}
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._header_field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._header_value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[bytes(self._header_field).lower()] = bytes(self._header_value)
+        self._header_field, self._header_value = bytearray(), bytearray()
+
+    def on_headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        self.part.name = options.get(b"name", b"").decode("utf-8", "replace")
+        filename = options.get(b"filename")
+        self.part.filename = filename.decode("utf-8", "replace") if filename is not None else None
+        if self.part.name == "file":
+            if self.result.has_file:
+                raise ApiError(400, "send exactly one 'file' part", "invalid_multipart", "file")
+            self.result.has_file, self.result.filename = True, self.part.filename
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.part.name == "file":
+            self.result.size_bytes += end - start
+            if self.result.size_bytes > self.max_bytes:
+                raise too_large("file", self.max_bytes)
+            self.out.write(data[start:end])
+            return
+        self.part.text += data[start:end]
+        if len(self.part.text) > MAX_FIELD_BYTES:
+            raise ApiError(400, f"field {self.part.name!r} is longer than {MAX_FIELD_BYTES} bytes",
+                           "invalid_multipart", self.part.name or None)
+
+    def on_part_end(self) -> None:
+        if self.part.name and self.part.name != "file":
+            self.result.fields[self.part.name] = self.part.text.decode("utf-8", "replace")
+
+    def on_end(self) -> None:
+        self.done = True
+
+
+def boundary_of(content_type: str) -> bytes:
+    """The multipart boundary of a Content-Type header; 400 when it is not multipart/form-data."""
+    kind, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary", b"")
+    if kind != b"multipart/form-data" or not boundary or len(boundary) > 200:
+        raise ApiError(400, "send multipart/form-data with a 'file' part", "invalid_content_type")
+    return boundary
+
+
+async def receive_multipart(request: Request, target: Path, max_bytes: int) -> MultipartUpload:
+    """Stream the body into `target` (the `file` part only) and return what was read.
+    Raises ApiError: 413 past `max_bytes`, 400 for a malformed body, 422 without a `file` part."""
+    boundary = boundary_of(request.headers.get("content-type", ""))
+    with target.open("wb") as out:
+        sink = _Sink(out, max_bytes)
+        parser = MultipartParser(boundary, callbacks={  # type: ignore[arg-type]
+            name: getattr(sink, name) for name in (
+                "on_part_begin", "on_part_data", "on_part_end", "on_header_field", "on_header_value",
+                "on_header_end", "on_headers_finished", "on_end")})
+        try:
+            async for chunk in request.stream():
+                if chunk:
+                    parser.write(chunk)
+            parser.finalize()
+        except MultipartParseError as exc:
+            raise ApiError(400, f"could not read the multipart body: {exc}", "invalid_multipart") from exc
+    if not sink.done:
+        raise ApiError(400, "the multipart body ended before its closing boundary", "invalid_multipart")
+    if not sink.result.has_file:
+        raise ApiError(422, "the multipart body needs a 'file' part", "missing_required_parameter", "file")
+    return sink.result

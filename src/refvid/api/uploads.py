@@ -1,0 +1,195 @@
+"""Storing uploads, and keeping them off the request path.
+
+Three things here protect everyone else's requests from one client's uploads:
+
+- `store_upload` sniffs, stores and records one file; the routes (and `inline_media`) run it on a small pool
+  of their own, so copying 50 MB into the blob store never holds one of the threads that auth and every sync
+  route need.
+- `UploadSlots` caps the uploads one key may have in flight (429 + `Retry-After` past it) and runs URL
+  fetches on their own bounded pool: 48 slow `POST /v1/files/upload/url` from one key used to take 41 of the
+  40 request threads and stall `/healthz` for everybody.
+- `decode_base64` refuses an oversized payload from its length, before decoding it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import os
+import re
+import secrets
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from fastapi import Request
+
+from refvid.api.errors import ApiError
+from refvid.api.present import base_url
+from refvid.api.schemas import FileObject
+from refvid.config import Settings
+from refvid.media.fetch import Fetcher
+from refvid.media.probe import sniff
+from refvid.runtime import Runtime
+from refvid.storage.signing import signed_query
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "mp4": "video/mp4",
+                 "mov": "video/quicktime", "mp3": "audio/mpeg", "wav": "audio/wav"}
+URL_FETCHES_PER_KEY = 8  # concurrent `upload/url` fetches one key may run; more answer 429
+BODY_UPLOADS_PER_KEY = 8  # concurrent multipart/base64 uploads one key may send; more answer 429
+URL_FETCH_THREADS = 32  # all keys together; a fetch waits for a free thread, never for a request thread
+STORE_THREADS = 2  # decoding, copying into the blob store and recording the row (CPU- and disk-bound)
+RETRY_AFTER_S = 2
+DECODE_SLICE_CHARS = 256 * 1024  # a multiple of 4
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+T = TypeVar("T")
+
+
+CLOSE = {"Connection": "close"}  # a body refused half-read: close, rather than read and drop the rest of it
+
+
+def too_large(param: str | None = "file", limit_bytes: int = MAX_UPLOAD_BYTES) -> ApiError:
+    return ApiError(413, f"uploads are limited to {limit_bytes // (1024 * 1024)} MB", "file_too_large", param,
+                    headers=CLOSE)
+
+
+def safe_filename(name: str | None, fmt: str | None) -> str:
+    """A file name that is safe in a URL path and a Content-Disposition header, ending in the real type."""
+    stem = _SAFE_NAME.sub("_", Path(name or "").name).strip("._")[:100] or "file"
+    if fmt is None:
+        return stem
+    extension = {"jpeg": "jpg"}.get(fmt, fmt)
+    return stem if stem.lower().endswith("." + extension) else f"{stem}.{extension}"
+
+
+def temp_file(runtime: Runtime) -> Path:
+    """An empty scratch file in the data dir (same filesystem as local blobs, not /tmp)."""
+    folder = runtime.settings.data_dir / "tmp"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=folder, prefix="upload-")
+    os.close(fd)
+    return Path(name)
+
+
+def store_upload(runtime: Runtime, owner: str, source: Path, name: str | None, base: str, *,
+                 param: str = "file", any_type: bool = False) -> FileObject:
+    """Sniff `source`, copy it into the blob store and record it; the upload's signed URL under `base`.
+    `any_type` keeps an unrecognised file (as `application/octet-stream`) for the worker to judge."""
+    with source.open("rb") as fh:
+        fmt = sniff(fh.read(64))
+    if fmt not in CONTENT_TYPES and not any_type:
+        raise ApiError(422, "unsupported file type: upload JPEG, PNG, WebP, MP4, MOV, MP3 or WAV",
+                       "unsupported_file_type", param)
+    content_type = CONTENT_TYPES.get(fmt or "", "application/octet-stream")
+    file_id = "file-" + secrets.token_hex(12)
+    filename = safe_filename(name, fmt if fmt in CONTENT_TYPES else None)
+    key = f"uploads/{file_id}/{filename}"
+    runtime.blobs.put_file(key, source, content_type)
+    now = time.time()
+    expires_at = int(now + runtime.settings.upload_ttl_s)
+    size = source.stat().st_size
+    runtime.store.insert_file({"id": file_id, "owner": owner, "filename": filename, "blob_key": key,
+                               "size_bytes": size, "content_type": content_type, "created_at": now,
+                               "expires_at": expires_at})
+    path = f"/v1/files/{file_id}/{filename}"
+    url = f"{base}{path}?{signed_query(runtime.signing_secret, path, expires_at)}"
+    return FileObject(id=file_id, filename=filename, url=url, size=size, created=int(now), expires_at=expires_at)
+
+
+def decode_base64_to(data: str, target: Path, max_bytes: int, param: str) -> int:
+    """Base64 text → the file `target`; its size. 413 from the length alone when the decoded size must
+    exceed `max_bytes`, 422 for text that is not base64. Decoded slice by slice: one call decoding 60 MiB
+    holds the GIL (and so the event loop) for half a second, a slice for a few milliseconds."""
+    if encoded_size_over(data, max_bytes):
+        raise too_large(param, max_bytes)
+    size, carry = 0, ""
+    try:
+        with target.open("wb") as out:
+            for offset in range(0, len(data), DECODE_SLICE_CHARS):
+                piece = "".join((carry + data[offset:offset + DECODE_SLICE_CHARS]).split())
+                whole = len(piece) - len(piece) % 4
+                carry, chunk = piece[whole:], base64.b64decode(piece[:whole], validate=True)
+                size += len(chunk)
+                if size > max_bytes:
+                    raise too_large(param, max_bytes)
+                out.write(chunk)
+            if carry:
+                base64.b64decode(carry, validate=True)  # raises: a whole base64 text has no remainder
+    except (binascii.Error, ValueError) as exc:
+        raise ApiError(422, f"{param} is not valid base64", f"invalid_{param.split('[')[0]}", param) from exc
+    return size
+
+
+def encoded_size_over(data: str, max_bytes: int) -> bool:
+    """True when base64 text `data` must decode to more than `max_bytes`: 4 characters carry 3 bytes, less
+    up to 2 bytes of padding. Counting characters is cheap; decoding 60 MiB to learn the same is not.
+    Whitespace (line-wrapped base64) is not data, so it is discounted before judging."""
+    def decoded_at_least(chars: int) -> int:
+        return (chars // 4) * 3 - 2
+
+    if decoded_at_least(len(data)) <= max_bytes:
+        return False
+    blanks = sum(data.count(blank) for blank in " \t\r\n")
+    return decoded_at_least(len(data) - blanks) > max_bytes
+
+
+class UploadSlots:
+    """Per-key caps on uploads in flight, and the pools their slow parts run on (one per app)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight: Counter[tuple[str, str]] = Counter()
+        self._fetcher: Fetcher | None = None
+        self.fetch_pool = ThreadPoolExecutor(URL_FETCH_THREADS, thread_name_prefix="refvid-upload-fetch")
+        self.store_pool = ThreadPoolExecutor(STORE_THREADS, thread_name_prefix="refvid-upload-store")
+
+    @staticmethod
+    def of(request: Request) -> UploadSlots:
+        """The app's slots, made on first use (the app factory needs to know nothing about them)."""
+        state = request.app.state
+        slots: UploadSlots | None = getattr(state, "upload_slots", None)
+        if slots is None:
+            slots = state.upload_slots = UploadSlots()
+        return slots
+
+    def fetcher(self, settings: Settings) -> Fetcher:
+        """One Fetcher for all URL uploads (it is thread-safe, and building its TLS context costs ~20 ms)."""
+        with self._lock:
+            if self._fetcher is None or self._fetcher.settings is not settings:
+                self._fetcher = Fetcher(settings)
+            return self._fetcher
+
+    @asynccontextmanager
+    async def slot(self, owner: str, kind: str, limit: int) -> AsyncIterator[None]:
+        """Hold one of `owner`'s `limit` slots of `kind` ("url" or "body"); 429 when none is free."""
+        with self._lock:
+            if self._in_flight[(owner, kind)] >= limit:
+                raise ApiError(429, f"at most {limit} {kind} uploads at once per key; retry shortly",
+                               "too_many_uploads", headers={"Retry-After": str(RETRY_AFTER_S)})
+            self._in_flight[(owner, kind)] += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight[(owner, kind)] -= 1
+                if self._in_flight[(owner, kind)] <= 0:
+                    del self._in_flight[(owner, kind)]
+
+    async def fetch(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.fetch_pool, call)
+
+    async def store(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.store_pool, call)
+
+
+def request_base(request: Request, runtime: Runtime) -> str:
+    """The base of upload URLs: `REFVID_PUBLIC_URL`, else the base the client used."""
+    return base_url(request, runtime)

@@ -1,0 +1,194 @@
+"""Issue 14, part B, against a real `refvid serve`: slow clients are cut off, huge `data:` URLs are refused,
+an oversized chunked upload never lands on disk, and bad input logs no traceback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.media_servers import MediaServer
+from tests.support.servers import KEY, Server, env_for, wait_terminal
+
+pytestmark = pytest.mark.slow
+MIB = 1024 * 1024
+MODEL = "seedance-2.0-fast-reference-to-video"
+KEY_B = "acceptance-key-b"
+
+
+@pytest.fixture
+def api_only(tmp_path: Path) -> Iterator[Server]:
+    running = Server(tmp_path / "data", env_for(REFVID_WORKERS="0", REFVID_RATE_LIMIT_PER_MINUTE="0")).start()
+    yield running
+    assert "Traceback" not in running.stop()
+
+
+def create(image_url: str) -> bytes:
+    return json.dumps({"model": MODEL, "prompt": "@Image1", "resolution": "480p", "duration": 4,
+                       "image_urls": [image_url]}).encode()
+
+
+def test_slow_headers_and_slow_bodies_are_cut_off(api_only: Server) -> None:
+    port = int(api_only.url.rsplit(":", 1)[1])
+    closed_at: dict[int, float] = {}
+    started = time.monotonic()
+
+    def drip(index: int, body: bool) -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=40) as sock:
+            try:
+                if body:  # complete headers, then a body that stops after a few bytes
+                    sock.sendall(b"POST /v1/files/upload/base64 HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                                 b"application/json\r\nAuthorization: Bearer " + KEY.encode() +
+                                 b"\r\nContent-Length: 1000\r\n\r\n{\"file")
+                else:
+                    sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+                for _ in range(60):
+                    sock.sendall(b"X-Drip: 1\r\n" if not body else b"")
+                    sock.settimeout(1.0)
+                    try:
+                        if sock.recv(4096) == b"":
+                            break
+                    except TimeoutError:
+                        continue
+            except OSError:
+                pass
+        closed_at[index] = time.monotonic() - started
+
+    threads = [threading.Thread(target=drip, args=(i, i == 300), daemon=True) for i in range(301)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    header_drips = [closed_at.get(i, 99.0) for i in range(300)]
+    assert max(header_drips) < 20, sorted(header_drips)[-5:]
+    assert closed_at.get(300, 99.0) < 35  # the body drip: 20 s without a byte
+    assert httpx.get(f"{api_only.url}/healthz", timeout=5).status_code == 200
+
+
+def test_huge_data_urls_are_refused_and_small_ones_stored_once(api_only: Server) -> None:
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    huge = create("data:image/png;base64," + "A" * (60 * MIB))
+    with httpx.Client(base_url=api_only.url, headers=headers, timeout=120) as client:
+        for _ in range(12):
+            answer = client.post("/v1/videos/generations", content=huge)
+            assert answer.status_code == 422, answer.text
+            assert answer.json()["error"]["param"] == "image_urls[0]"
+        assert client.get("/v1/tasks").json()["data"] == []
+        five = client.post("/v1/videos/generations", content=create("data:image/png;base64," + "A" * (5 * MIB)))
+        assert five.status_code == 200, five.text
+        for _ in range(99):
+            assert client.post("/v1/videos/generations", content=create("http://example.com/a.png")).is_success
+        uploads = [p for p in (api_only.data_dir / "blobs" / "uploads").rglob("*") if p.is_file()]
+        assert len(uploads) == 1
+        assert (api_only.data_dir / "refvid.db").stat().st_size < 8 * MIB
+        timings = []
+        for _ in range(5):
+            began = time.monotonic()
+            listed = client.get("/v1/tasks", params={"limit": 100})
+            timings.append(time.monotonic() - began)
+            assert len(listed.json()["data"]) == 100
+        assert min(timings) < 0.1, timings
+
+
+def test_a_chunked_gigabyte_never_reaches_the_disk(api_only: Server) -> None:
+    tmp_dir = api_only.data_dir / "tmp"
+    state = {"sent": 0, "largest": 0}
+
+    def body() -> Iterator[bytes]:
+        yield (b'--b0\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n'
+               b"Content-Type: image/png\r\n\r\n")
+        chunk = b"\x00" * MIB
+        while state["sent"] < 1024 * MIB:
+            state["sent"] += MIB
+            state["largest"] = max(state["largest"], sum(p.stat().st_size for p in tmp_dir.glob("*")))
+            yield chunk
+
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "multipart/form-data; boundary=b0"}
+    try:
+        answer = httpx.post(f"{api_only.url}/v1/files/upload/stream", content=body(), headers=headers, timeout=60)
+        assert answer.status_code == 413, answer.text
+    except httpx.HTTPError:
+        pass  # the server may close the connection while the client is still sending: also a refusal
+    assert state["sent"] < 1024 * MIB
+    assert state["largest"] <= 50 * MIB
+    assert not list(tmp_dir.glob("*"))
+
+
+def test_disconnects_and_bad_input_log_no_traceback(api_only: Server) -> None:
+    port = int(api_only.url.rsplit(":", 1)[1])
+    for path in (b"/v1/videos/generations", b"/v1/files/upload/base64", b"/v1/files/upload/url"):
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            sock.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Authorization: Bearer " + KEY.encode() + b"\r\nContent-Length: 100000\r\n\r\n{\"mo")
+        deep = "[" * 10_000 + "]" * 10_000
+        answer = httpx.post(f"{api_only.url}{path.decode()}", content='{"model": ' + deep + "}",
+                            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+        assert answer.status_code == 400, answer.text
+    answer = httpx.get(f"{api_only.url}/v1/results/task-unified-1-aaaaaaaa/video.mp4",
+                       params={"expires": "9" * 4301, "sig": "x"})
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "invalid_signature"
+    time.sleep(0.5)  # the fixture asserts on the log once the server has stopped
+
+
+def test_trailing_dot_loopback_reference_is_a_forbidden_host(tmp_path: Path) -> None:
+    running = Server(tmp_path / "data", env_for(REFVID_FETCH_ALLOW_HOSTS="allowed.invalid")).start()
+    try:
+        with httpx.Client(base_url=running.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as client:
+            url = f"http://127.0.0.1.:{int(running.url.rsplit(':', 1)[1])}/healthz"
+            created = client.post("/v1/videos/generations", content=create(url),
+                                  headers={"Content-Type": "application/json"})
+            assert created.status_code == 200, created.text
+            task = wait_terminal(client, created.json()["id"], timeout_s=60)
+            assert task["status"] == "failed"
+            assert task["error"]["code"] == "reference_forbidden_host", task["error"]
+    finally:
+        running.stop()
+
+
+def read_latencies(client: httpx.Client, task_id: str, count: int) -> tuple[list[float], list[float]]:
+    """Seconds taken by `count` GET /v1/tasks/{id} (sorted) and as many GET /healthz."""
+    gets, health = [], []
+    for _ in range(count):
+        began = time.monotonic()
+        assert client.get(f"/v1/tasks/{task_id}").status_code == 200
+        gets.append(time.monotonic() - began)
+        began = time.monotonic()
+        assert client.get("/healthz").status_code == 200
+        health.append(time.monotonic() - began)
+        time.sleep(0.03)
+    return sorted(gets), sorted(health)
+
+
+def test_one_keys_uploads_do_not_slow_another_keys_reads(tmp_path: Path, server: MediaServer) -> None:
+    """48 slow URL uploads and 8 × 60 MiB base64 uploads from key A (another process); key B's GET p99 stays
+    under 200 ms and /healthz under 1 s. The machine the suite runs on may be shared and loaded, so the bound
+    is 200 ms above the p99 measured on the same server just before the flood."""
+    env = env_for(REFVID_WORKERS="0", REFVID_RATE_LIMIT_PER_MINUTE="0", REFVID_API_KEYS=f"{KEY},{KEY_B}")
+    running = Server(tmp_path / "data", env).start()
+    slow = server.add_drip("/slow.png", interval_s=0.5, max_s=20.0)
+    try:
+        with httpx.Client(base_url=running.url, headers={"Authorization": f"Bearer {KEY_B}"}, timeout=30) as b:
+            created = b.post("/v1/videos/generations", content=create("http://example.com/a.png"),
+                             headers={"Content-Type": "application/json"})
+            task_id = created.json()["id"]
+            baseline, _ = read_latencies(b, task_id, 100)
+            flood = subprocess.Popen([sys.executable, "-m", "tests.support.upload_flood", running.url, KEY, slow],
+                                     stdout=subprocess.PIPE, text=True)
+            assert flood.stdout is not None and flood.stdout.readline().strip() == "started"
+            time.sleep(0.5)
+            gets, health = read_latencies(b, task_id, 100)
+            statuses = json.loads(flood.communicate(timeout=120)[0].strip().splitlines()[-1])
+        assert gets[98] < 0.2 + baseline[98], (gets[-5:], baseline[-5:])  # p99 of 100
+        assert health[-1] < 1.0, health[-5:]
+        assert statuses.count(429) >= 40, statuses  # the per-key cap answered at once
+        assert 0 not in statuses, statuses
+    finally:
+        assert "Traceback" not in running.stop()
