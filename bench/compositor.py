@@ -3,7 +3,9 @@
     .venv/bin/python bench/compositor.py [--durations 5 15] [--repeats 3] [--resolution 720p]
 
 Workload per duration: 720p 16:9 with audio, three 1920×1080 JPEG images, one 6 s 640×360 reference video
-(pan → zoom → rotate, motion replayed over the images) and one 8 s WAV (cuts on its onsets).
+(pan → zoom → rotate, motion replayed over the images) and one 8 s WAV (cuts on its onsets), graded by the
+words of `--looks` (default: warm, high contrast and film grain, the costliest grade: three lookup tables
+and a grain tile per frame; `--looks ""` for none).
 Baselines, measured in the same run, each in a fresh process, alternating with the compositor, encode the
 very frames the compositor produced (decoded into memory before their clock starts), with the same encoder
 settings (preset, CRF, x264 params, sliced threads, keyint) into an MP4 with +faststart:
@@ -38,7 +40,7 @@ def _peak_rss_mib() -> float:
 
 
 def _make_references(folder: Path) -> None:
-    from tests.media_factory import make_video, make_wav, textured_rgb, write_image
+    from tests.support.media_factory import make_video, make_wav, textured_rgb, write_image
 
     for k in range(3):
         write_image(folder / f"image{k}.jpg", textured_rgb(1920, 1080, seed=10 + k))
@@ -87,12 +89,17 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_compositor(folder: Path, resolution: str, duration: int, keep: Path | None = None) -> dict[str, float]:
+DEFAULT_LOOKS = "warm golden hour, high contrast, film grain"
+
+
+def run_compositor(folder: Path, resolution: str, duration: int, keep: Path | None = None,
+                   looks: str = DEFAULT_LOOKS) -> dict[str, float]:
     from refvid.engines.base import EngineInput
-    from refvid.engines.compositor import CompositorEngine
+    from refvid.engines.compositor.engine import CompositorEngine
     from refvid.engines.output import OutputSpec
 
     prompt = "@Image1, then @Image2, then @Image3, with the camera movement of @Video1 and the beat of @Audio1"
+    prompt += f". {looks}" if looks else ""
     engine = CompositorEngine()
     # Warm-up: the worker keeps its engine process warm between tasks, so first-call costs (library
     # initialisation, thread pools) are not part of a task's time.
@@ -147,9 +154,10 @@ def run_plain(frames_from: Path, preconvert: bool) -> dict[str, float]:
     return {"wall_s": time.perf_counter() - start, "cpu_s": _cpu_s() - cpu, "rss_mib": _peak_rss_mib()}
 
 
-def _child(kind: str, folder: Path, resolution: str, duration: int, frames_from: Path) -> dict[str, float]:
+def _child(kind: str, folder: Path, resolution: str, duration: int, frames_from: Path,
+           looks: str) -> dict[str, float]:
     cmd = [sys.executable, __file__, "--child", kind, "--folder", str(folder), "--resolution", resolution,
-           "--durations", str(duration), "--frames-from", str(frames_from)]
+           "--durations", str(duration), "--frames-from", str(frames_from), "--looks", looks]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     return result
@@ -163,12 +171,13 @@ def main() -> None:
     parser.add_argument("--child", choices=["compositor", "plain", "encode-only", "prepare"])
     parser.add_argument("--folder")
     parser.add_argument("--frames-from")
+    parser.add_argument("--looks", default=DEFAULT_LOOKS, help="grade words appended to the prompt")
     args = parser.parse_args()
     if args.child:
         duration, frames_from = args.durations[0], Path(args.frames_from)
         if args.child in ("compositor", "prepare"):
             keep = frames_from.parent if args.child == "prepare" else None
-            result = run_compositor(Path(args.folder), args.resolution, duration, keep)
+            result = run_compositor(Path(args.folder), args.resolution, duration, keep, args.looks)
         else:
             result = run_plain(frames_from, preconvert=args.child == "encode-only")
         print(json.dumps(result))
@@ -182,11 +191,11 @@ def main() -> None:
           f"{'wall (cpu)':>11} {'wall':>9} | {'MiB':>8}")
     for duration in args.durations:
         frames_from = Path(tempfile.mkdtemp(prefix="bench-frames-")) / "output.mp4"
-        _child("prepare", folder, args.resolution, duration, frames_from)  # warm-up; its frames feed the baselines
+        _child("prepare", folder, args.resolution, duration, frames_from, args.looks)  # warm-up; feeds the baselines
         runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
         for _ in range(args.repeats):
             for kind in kinds:  # alternate, so load changes hit all three alike
-                runs[kind].append(_child(kind, folder, args.resolution, duration, frames_from))
+                runs[kind].append(_child(kind, folder, args.resolution, duration, frames_from, args.looks))
         wall = {k: statistics.median(r["wall_s"] for r in runs[k]) for k in kinds}
         cpu = {k: statistics.median(r["cpu_s"] for r in runs[k]) for k in kinds}
         rss = max(r["rss_mib"] for r in runs["compositor"])

@@ -26,8 +26,14 @@ FADE_IN_S = 0.01
 FADE_OUT_S = 0.3
 MIN_FLUX_PER_BIN = 0.04  # mean log-magnitude rise per STFT bin that an onset must exceed
 
+LOW_BAND_HZ = 150.0  # kick drums and bass live below this; clicks, hats and gate edges do not
+LOW_RISE_DB = 12.0
+LOW_SHARE = 0.3
+LOUD_OVER_MEDIAN = 4.0  # an onset "well above the track's median": 6 dB more energy than the median onset
+LOUD_WINDOW_S = 0.05
+
 __all__ = ["SAMPLE_RATE", "build_soundtrack", "detect_onsets", "fit_length", "for_job", "load_audio",
-           "synthesize_ambience"]
+           "strong_beats", "synthesize_ambience"]
 
 
 def load_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -162,3 +168,55 @@ def _refine(mono: np.ndarray, frame_start: int, win: int, sample_rate: int) -> f
     energy = np.log10(1e-9 + (seg[: nb * block].reshape(nb, block) ** 2).mean(axis=1))
     rise = int(np.argmax(np.diff(energy))) + 1
     return (lo + rise * block) / sample_rate
+
+
+
+def _low_band_hits(mono: np.ndarray, sample_rate: int, win: int = 1024, hop: int = 256,
+                   min_gap_s: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Times and strengths (0–1) of hits in the low band (kicks, bass notes): the energy below
+    `LOW_BAND_HZ` jumps by `LOW_RISE_DB` within two STFT hops, reaches a tenth of its loudest value and holds
+    at least `LOW_SHARE` of the frame's energy.
+    Spectral flux alone misses them when a broadband click follows (it weighs every bin alike), and the
+    share test keeps broadband noise out."""
+    if len(mono) < win + 2 * hop:
+        return np.zeros(0), np.zeros(0)
+    frames = np.lib.stride_tricks.sliding_window_view(mono, win)[::hop] * np.hanning(win).astype(np.float32)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    energy = power[:, np.fft.rfftfreq(win, 1.0 / sample_rate) < LOW_BAND_HZ].sum(axis=1)
+    level = 10.0 * np.log10(energy + 1e-9)
+    rise = np.concatenate([[0.0, 0.0], level[2:] - level[:-2]])
+    # Loud for this track, and mostly low: a noise burst also reaches the low band, but only a sliver of it.
+    loud = (energy >= 0.1 * energy.max()) & (energy >= LOW_SHARE * power.sum(axis=1))
+    gap = max(1, round(min_gap_s * sample_rate / hop))
+    peaks: list[int] = []
+    for i in np.argsort(-rise, kind="stable"):
+        if rise[i] < LOW_RISE_DB:
+            break
+        if loud[i] and all(abs(int(i) - p) >= gap for p in peaks):
+            peaks.append(int(i))
+    peaks.sort()
+    times = np.array([(p * hop + win / 2) / sample_rate for p in peaks])
+    return times, energy[peaks] / energy.max() if peaks else np.zeros(0)
+
+
+def strong_beats(samples: np.ndarray, onsets_s: np.ndarray, strengths: np.ndarray,
+                 sample_rate: int = SAMPLE_RATE, min_gap_s: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """The beats worth a camera accent, (times s, strengths 0–1) ascending: hits in the low band (a kick, a
+    bass note), and onsets well above the track's median onset strength. The click at the end of a gated
+    kick, a hi-hat or an even click track are not: none stands out, and their energy is high-pitched."""
+    mono = np.asarray(samples, np.float32)
+    mono = mono.mean(axis=0) if mono.ndim == 2 else mono
+    times, power = _low_band_hits(mono, sample_rate)
+    if len(onsets_s):
+        # Loudness, not flux: flux is log-compressed, so a hit 16 dB louder scores only half again as much.
+        window = round(LOUD_WINDOW_S * sample_rate)
+        energy = np.array([float(np.mean(mono[round(t * sample_rate):round(t * sample_rate) + window] ** 2))
+                           for t in onsets_s])
+        loud = energy >= LOUD_OVER_MEDIAN * float(np.median(energy))
+        times, power = np.concatenate([times, onsets_s[loud]]), np.concatenate([power, strengths[loud]])
+    keep: list[int] = []
+    for i in np.argsort(-power, kind="stable"):  # one beat per hit when both tests find it
+        if all(abs(times[i] - times[k]) >= min_gap_s for k in keep):
+            keep.append(int(i))
+    keep.sort(key=lambda i: times[i])
+    return times[keep], power[keep]
