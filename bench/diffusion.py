@@ -8,6 +8,12 @@ The run mirrors a real task: 480p (832×480), 81 frames, one reference image and
     python bench/diffusion.py                      # CUDA, real size, every preset
     python bench/diffusion.py --tiny --device cpu  # smoke test of this script (seconds)
 
+`--model minimax-h3` / `--model ltx2`: the joint audio+video models at their published sizes (H3: 33.1B DiT,
+2.6B video VAE, 0.15B audio VAE, Qwen3-VL-32B encoder; LTX-2.0: 18.9B DiT, 1.4B connectors, VAEs, vocoder,
+Gemma-3-12B encoder). On CPU: parameter counts on the meta device (nothing allocated) and the memory plan of
+each placement. `--tiny` also times one task through the adapter on the tiny test pipelines (a smoke test of
+the code path); real-size timing of these two is not built yet.
+
 Prints one JSON line per configuration and a Markdown table for bench/RESULTS.md.
 """
 
@@ -27,8 +33,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from refvid.engines.diffusion_plan import PRESETS, RenderRequest, Runtime
-from refvid.engines.diffusion_wan import WanVaceAdapter, hf, offline_env
+from refvid.engines.diffusion.adapters.common import hf, offline_env
+from refvid.engines.diffusion.adapters.wan import WanVaceAdapter
+from refvid.engines.diffusion.plan import PRESETS, Placement, RenderRequest
 
 VACE_1_3B = dict(patch_size=(1, 2, 2), num_attention_heads=12, attention_head_dim=128, in_channels=16,
                  out_channels=16, text_dim=4096, freq_dim=256, ffn_dim=8960, num_layers=30, cross_attn_norm=True,
@@ -43,7 +50,7 @@ def build_pipeline(tiny: bool, device: str) -> Any:
     """A WanVACEPipeline with random weights, constructed directly on `device` (fast init)."""
     import torch
 
-    from refvid.engines.tiny_weights import _tokenizer, build_tiny_wan_vace
+    from refvid.engines.diffusion.tiny_weights import _tokenizer, build_tiny_wan_vace
 
     if tiny:
         return build_tiny_wan_vace(device)
@@ -93,6 +100,7 @@ def timed(fn: Any, device: str) -> tuple[float, list[float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="wan-vace", choices=["wan-vace", "minimax-h3", "ltx2"])
     parser.add_argument("--tiny", action="store_true", help="tiny random model (smoke test)")
     parser.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     parser.add_argument("--presets", default="baseline,quality,balanced,fast",
@@ -104,6 +112,13 @@ def main() -> None:
     args = parser.parse_args()
     offline_env()
     import torch
+
+    if args.model != "wan-vace":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from diffusion_joint import bench_joint  # bench/diffusion_joint.py, beside this script
+
+        bench_joint(args.model, args.device, args.tiny)
+        return
 
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("no CUDA device: use --tiny --device cpu for a smoke run")
@@ -133,7 +148,7 @@ def main() -> None:
                      height=height, width=width, num_frames=frames, num_inference_steps=steps, generator=g,
                      callback_on_step_end=lambda p, i, t, kw: (on_step(i + 1, steps), kw)[1], output_type="np")
         else:
-            adapter.attach(pipe, Runtime(args.device, preset))
+            adapter.attach(pipe, Placement(args.device, preset))
 
             def run(on_step: Any, steps: int = steps) -> None:
                 request = RenderRequest(prompt="a bench", images=images, control=control, width=width,
