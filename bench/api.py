@@ -1,23 +1,26 @@
-"""Create-task and get-task throughput and latency at 64 concurrent clients: `refvid serve --workers 0`
-next to a bare FastAPI handler returning the same JSON, measured in the same run on the same machine.
+"""Create-task and get-task throughput and latency under wrk: `refvid serve --workers 0` next to a bare FastAPI
+app returning the same JSON, measured in the same run on the same machine.
 
-    .venv/bin/python bench/api.py [--requests 3000] [--concurrency 64]
+    .venv/bin/python bench/api.py [--duration 10] [--connections 64] [--database-url postgresql://…]
+                                  [--api-workers N] [--limits default|off]
 
-Both servers run as single uvicorn processes on loopback; the load generator is one asyncio process
-with an httpx client per server. Prints a table of requests/s and p50/p99 latency in ms.
+The load generator is wrk (Debian package `wrk`; `./run bench` installs it), written in C, so the baseline is
+capped by the server and not by its own client. Per-key limits are switched off unless `--limits default`.
+Prints a table of requests/s, p50/p99 latency (ms), non-2xx answers and the ratio to the bare app.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
+import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -40,6 +43,26 @@ async def create(body: dict) -> dict:
 async def get(task_id: str) -> dict:
     return {**TASK, "id": task_id}
 '''
+# wrk scripts: the request (a POST body or GET paths cycling over real task ids) and a `done` hook that prints
+# one JSON line with the numbers, so nothing depends on wrk's human-readable layout.
+LUA_DONE = '''
+done = function(summary, latency, requests)
+  io.write(string.format('RESULT {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
+    .. '"non2xx": %d, "errors": %d}\\n', summary.requests, summary.duration, latency:percentile(50),
+    latency:percentile(99), summary.errors.status, summary.errors.connect + summary.errors.read
+    + summary.errors.write + summary.errors.timeout))
+end
+'''
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non2xx: int
+    errors: int
 
 
 def free_port() -> int:
@@ -59,75 +82,91 @@ def wait_ready(url: str) -> None:
     raise RuntimeError(f"{url} did not start")
 
 
-async def load(base: str, method: str, path_for: list[str], n: int, concurrency: int) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    queue = iter(range(n))
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {KEY}"}, limits=limits,
-                                 timeout=60) as client:
-        async def one_client() -> None:
-            for i in queue:
-                started = time.perf_counter()
-                if method == "POST":
-                    response = await client.post("/v1/videos/generations", json=BODY)
-                else:
-                    response = await client.get(path_for[i % len(path_for)])
-                latencies.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{response.status_code}: {response.text}")
-
-        started = time.perf_counter()
-        await asyncio.gather(*(one_client() for _ in range(concurrency)))
-        return time.perf_counter() - started, latencies
+def lua_post() -> str:
+    return (f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(BODY))}\n'
+            f'wrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer {KEY}"\n'
+            + LUA_DONE)
 
 
-def row(name: str, elapsed: float, latencies: list[float]) -> tuple[str, float, float, float]:
-    ordered = sorted(latencies)
-    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-    return name, len(latencies) / elapsed, statistics.median(ordered) * 1000, p99 * 1000
+def lua_get(paths: list[str]) -> str:
+    listed = ", ".join(json.dumps(p) for p in paths)
+    return (f'paths = {{{listed}}}\ni = 0\nrequest = function()\n  i = i % #paths + 1\n'
+            f'  return wrk.format("GET", paths[i], {{["Authorization"] = "Bearer {KEY}"}})\nend\n' + LUA_DONE)
 
 
-async def measure(base: str, label: str, n: int, concurrency: int) -> list[tuple[str, float, float, float]]:
-    await load(base, "POST", [], min(200, n), concurrency)  # warm-up
-    elapsed, lat = await load(base, "POST", [], n, concurrency)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {KEY}"}) as client:
-        ids = [(await client.post("/v1/videos/generations", json=BODY)).json()["id"] for _ in range(50)]
-    paths = [f"/v1/tasks/{task_id}" for task_id in ids]
-    g_elapsed, g_lat = await load(base, "GET", paths, n, concurrency)
-    return [row(f"{label} create", elapsed, lat), row(f"{label} get", g_elapsed, g_lat)]
+def run_wrk(url: str, script: str, name: str, args: argparse.Namespace, tmp: Path) -> Row:
+    path = tmp / f"{name.replace(' ', '_')}.lua"
+    path.write_text(script)
+    out = subprocess.run(["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s",
+                          "--timeout", "10s", "-s", str(path), url], capture_output=True, text=True, check=True)
+    line = next(line for line in out.stdout.splitlines() if line.startswith("RESULT "))
+    data = json.loads(line.removeprefix("RESULT "))
+    return Row(name, data["requests"] / (data["duration_us"] / 1e6), data["p50_us"] / 1000,
+               data["p99_us"] / 1000, data["non2xx"], data["errors"])
+
+
+def measure(base: str, label: str, args: argparse.Namespace, tmp: Path) -> list[Row]:
+    warm = argparse.Namespace(**{**vars(args), "duration": 2})
+    create_url = f"{base}/v1/videos/generations"
+    run_wrk(create_url, lua_post(), f"{label} warm", warm, tmp)
+    create = run_wrk(create_url, lua_post(), f"{label} create", args, tmp)
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {KEY}"}) as client:
+        ids = [client.post("/v1/videos/generations", json=BODY).json()["id"] for _ in range(100)]
+    get = run_wrk(base, lua_get([f"/v1/tasks/{task_id}" for task_id in ids]), f"{label} get", args, tmp)
+    return [create, get]
+
+
+def start_servers(args: argparse.Namespace, tmp: Path) -> tuple[list[subprocess.Popen[bytes]], str, str]:
+    (tmp / "bare_app.py").write_text(BARE_APP)
+    env = {**os.environ, "REFVID_API_KEYS": KEY, "REFVID_LOG_LEVEL": "warning"}
+    if args.limits == "off":
+        env |= {"REFVID_RATE_LIMIT_PER_MINUTE": "0", "REFVID_MAX_OPEN_TASKS": "0"}
+    if args.database_url:
+        env["REFVID_DATABASE_URL"] = args.database_url
+    ours, bare = free_port(), free_port()
+    serve = [sys.executable, "-m", "refvid.cli", "serve", "--workers", "0", "--port", str(ours),
+             "--data-dir", str(tmp / "data")]
+    if args.api_workers > 1:
+        serve += ["--api-workers", str(args.api_workers)]
+    procs = [
+        subprocess.Popen(serve, env=env, stdout=subprocess.DEVNULL),
+        subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bare),
+                          "--log-level", "warning", "--no-access-log"], cwd=tmp, stdout=subprocess.DEVNULL),
+    ]
+    return procs, f"http://127.0.0.1:{ours}", f"http://127.0.0.1:{bare}"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per row")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--database-url", default=None, help="refvid's store (default: SQLite in a temp dir)")
+    parser.add_argument("--api-workers", type=int, default=1)
+    parser.add_argument("--limits", choices=("off", "default"), default="off")
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk not found: apt-get install wrk (./run bench installs it)")
     tmp = Path(tempfile.mkdtemp(prefix="refvid-bench-"))
-    (tmp / "bare_app.py").write_text(BARE_APP)
-    env = {**os.environ, "REFVID_API_KEYS": KEY, "REFVID_LOG_LEVEL": "warning"}
-    ours_port, bare_port = free_port(), free_port()
-    procs = [
-        subprocess.Popen([sys.executable, "-m", "refvid.cli", "serve", "--workers", "0", "--port", str(ours_port),
-                          "--data-dir", str(tmp / "data")], env=env, stdout=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "-m", "uvicorn", "bare_app:app", "--port", str(bare_port),
-                          "--log-level", "warning"], cwd=tmp, stdout=subprocess.DEVNULL),
-    ]
+    procs, ours, bare = start_servers(args, tmp)
     try:
-        wait_ready(f"http://127.0.0.1:{ours_port}/healthz")
-        wait_ready(f"http://127.0.0.1:{bare_port}/docs")
-        rows = asyncio.run(measure(f"http://127.0.0.1:{bare_port}", "bare FastAPI", args.requests,
-                                   args.concurrency))
-        rows += asyncio.run(measure(f"http://127.0.0.1:{ours_port}", "refvid", args.requests, args.concurrency))
+        wait_ready(f"{ours}/healthz")
+        wait_ready(f"{bare}/docs")
+        rows = measure(bare, "bare FastAPI", args, tmp) + measure(ours, "refvid", args, tmp)
     finally:
         for proc in procs:
             proc.terminate()
             proc.wait(10)
-    base = {name.split()[-1]: rps for name, rps, _, _ in rows[:2]}
-    print(f"{args.requests} requests per row, {args.concurrency} concurrent clients, {os.cpu_count()} CPUs")
-    print(f"| {'endpoint':<20} | {'req/s':>8} | {'p50 ms':>8} | {'p99 ms':>8} | {'vs bare':>8} |")
-    print(f"|{'-' * 22}|{'-' * 10}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
-    for name, rps, p50, p99 in rows:
-        print(f"| {name:<20} | {rps:>8.0f} | {p50:>8.1f} | {p99:>8.1f} | {rps / base[name.split()[-1]]:>7.2f}x |")
+    store = "PostgreSQL" if args.database_url else "SQLite"
+    print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {store}, limits {args.limits}, "
+          f"{args.api_workers} API process(es), {os.cpu_count()} CPUs")
+    print(f"| {'endpoint':<18} | {'req/s':>8} | {'p50 ms':>7} | {'p99 ms':>7} | {'non-2xx':>7} | {'vs bare':>7} |")
+    print(f"|{'-' * 20}|{'-' * 10}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
+    base = {row.name.split()[-1]: row.rps for row in rows[:2]}
+    for row in rows:
+        ratio = row.rps / base[row.name.split()[-1]]
+        print(f"| {row.name:<18} | {row.rps:>8.0f} | {row.p50_ms:>7.1f} | {row.p99_ms:>7.1f} | "
+              f"{row.non2xx + row.errors:>7} | {ratio:>6.2f}x |")
 
 
 if __name__ == "__main__":

@@ -2,60 +2,114 @@
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Any, TypeVar
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, ParamSpec, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from refvid.api.errors import ApiError
+from refvid.api.json_body import TooDeep, parse_json
 from refvid.runtime import Runtime
 from refvid.tasks.service import TaskService
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_service(request: Request) -> TaskService:
+async def get_service(request: Request) -> TaskService:
     service: TaskService = request.app.state.service
     return service
 
 
-def authenticate(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> str:
-    """The caller's key id. Missing or unknown key → 401."""
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+def bearer_key(request: Request) -> str | None:
+    """The key of `Authorization: Bearer <key>`, or None when the header is missing or another scheme."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    key = key.strip()
+    return key if scheme.lower() == "bearer" and key else None
+
+
+async def authenticate(request: Request) -> str:
+    """The caller's key id. Missing or unknown key → 401.
+
+    Async on purpose: the lookup is an in-memory map (the database is read at most once a second, for a key
+    not seen yet), so it runs on the event loop instead of costing a thread-pool hop on every request. The
+    rate limiter, which runs first, leaves the owner it found in `request.state.owner`."""
+    owner: str | None = getattr(request.state, "owner", None)
+    if owner is not None:
+        return owner
+    key = bearer_key(request)
+    if key is None:
         raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", "missing_api_key",
                        headers={"WWW-Authenticate": "Bearer"})
-    owner = runtime.owner_of(key.strip())
+    runtime: Runtime = request.app.state.runtime
+    owner = runtime.owner_of(key)
     if owner is None:
         raise ApiError(401, "invalid API key", "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
     request.state.owner = owner
     return owner
 
 
+async def run_store(runtime: Runtime, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """Run a short store call (a read, or a create's one small write transaction): inline on the event loop
+    when the store answers from a local file without waiting on a network, else on the thread pool (PostgreSQL,
+    whose answers cross a socket). On SQLite a thread-pool hop costs more than the call: WAL readers never wait
+    for writers, and this process's writers queue on one lock (other processes' writes hold the file for
+    about a millisecond each). Long work (listing, deleting files, calls to providers) still uses the pool."""
+    if runtime.store.answers_locally:
+        return call(*args, **kwargs)
+    return await run_in_threadpool(call, *args, **kwargs)
+
+
+def json_response(model: BaseModel, *, exclude_none: bool = False, status_code: int = 200,
+                  headers: dict[str, str] | None = None) -> Response:
+    """A wire object the code built itself, serialised once: returning the model would have FastAPI validate
+    it again against the route's `response_model` (which stays on the route for the OpenAPI document)."""
+    body = model.model_dump_json(exclude_none=exclude_none).encode()
+    return Response(body, status_code=status_code, media_type="application/json", headers=headers)
+
+
+_THREAD_PARSE_BYTES = 1024 * 1024  # bigger bodies are parsed off the event loop, so other requests go on
+# ... on two threads of their own: eight 60 MiB bodies parsed at once on the shared thread pool would take
+# every CPU and slow every other request down (issue 14); here they wait their turn instead.
+_PARSE_POOL = ThreadPoolExecutor(2, thread_name_prefix="refvid-json")
+
+
 async def read_json_body(request: Request, max_bytes: int) -> dict[str, Any]:
-    """The body as a JSON object; 400 if it is not one, 413 past `max_bytes` (counted, not trusted)."""
+    """The body as a JSON object; 400 if it is not one (or nests too deeply, see api/json_body.py), 413 past
+    `max_bytes` (counted, not trusted)."""
     content_type = request.headers.get("content-type", "application/json").lower()
     if "json" not in content_type:
         raise ApiError(400, f"Content-Type must be application/json, not {content_type!r}", "invalid_content_type")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise ApiError(413, f"request body is larger than {max_bytes} bytes", "body_too_large")
-    chunks, size = [], 0
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and (len(declared) > 18 or int(declared) > max_bytes):
+        raise ApiError(413, f"request body is larger than {max_bytes} bytes", "body_too_large",
+                       headers={"Connection": "close"})  # rather than read and drop the whole body
+    # Grown chunk by chunk (large buffers grow by mremap, without copying), never sized from Content-Length:
+    # a client could declare 64 MiB on many connections and send nothing.
+    raw = bytearray()
     async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ApiError(413, f"request body is larger than {max_bytes} bytes", "body_too_large")
-        chunks.append(chunk)
+        if len(raw) + len(chunk) > max_bytes:
+            raise ApiError(413, f"request body is larger than {max_bytes} bytes", "body_too_large",
+                           headers={"Connection": "close"})  # rather than read and drop the rest
+        raw += chunk
     try:
-        body = json.loads(b"".join(chunks))
+        if len(raw) < _THREAD_PARSE_BYTES:
+            body = parse_json(raw)
+        else:
+            body = await asyncio.get_running_loop().run_in_executor(_PARSE_POOL, parse_json, raw)
+    except TooDeep as exc:
+        raise ApiError(400, str(exc), "invalid_json") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc}", "invalid_json") from exc
     if not isinstance(body, dict):

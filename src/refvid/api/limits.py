@@ -8,8 +8,9 @@
   a task does not (the ledger keeps it).
 
 The checks at create and the insert run under one lock per key, so within a process they are exact; with
-N API processes a key may overshoot by at most N − 1 concurrent creates. 0 switches a limit off; the
-defaults are generous enough for one user and for bench/load.py (1000 concurrent creates).
+N API processes a key may overshoot by at most N − 1 concurrent creates. 0 switches a limit off. The rate
+limit is off by default (an operator opts into throttling); the open-task default is generous enough for
+bench/load.py (1000 concurrent creates).
 """
 
 from __future__ import annotations
@@ -22,13 +23,13 @@ from contextlib import contextmanager
 
 from fastapi import Request
 
+from refvid.api.deps import bearer_key
 from refvid.api.errors import ApiError
 from refvid.config import Settings
 from refvid.runtime import Runtime
 from refvid.tasks.model import Task, TaskSpec
 from refvid.tasks.service import TaskService, credits_for
-from refvid.tasks.store import SqlStore
-from refvid.webhooks.outbox import UsageStore
+from refvid.tasks.store import SqlStore, UsageStore
 
 OPEN_TASKS_RETRY_AFTER_S = 10
 
@@ -75,7 +76,7 @@ class Limits:
                            headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
 
     def submit(self, service: TaskService, owner: str, spec: TaskSpec, engine: str, idempotency_key: str | None,
-               fingerprint: str) -> tuple[Task, bool]:
+               fingerprint: str, reserve_s: int | None = None) -> tuple[Task, bool]:
         """`service.submit` behind the open-task and budget checks. A key whose Idempotency-Key is older
         than `idempotency_ttl_s` is released first, so the same key makes a new task after the window; a
         replay within the window is answered even at a limit (it creates nothing)."""
@@ -83,13 +84,13 @@ class Limits:
         if idempotency_key:
             self.usage.release_idempotency_key(owner, idempotency_key, time.time() - settings.idempotency_ttl_s)
         if not settings.max_open_tasks and not settings.credit_budget:
-            return service.submit(owner, spec, engine, idempotency_key, fingerprint)
+            return service.submit(owner, spec, engine, idempotency_key, fingerprint, reserve_s)
         with self._owner_lock(owner):
-            refusal = self._refusal(owner, credits_for(spec))
+            refusal = self._refusal(owner, credits_for(spec, reserve_s))
             if refusal is not None and not (idempotency_key and self.usage.idempotent_task_exists(
                     owner, idempotency_key, time.time() - settings.idempotency_ttl_s)):
                 raise refusal
-            return service.submit(owner, spec, engine, idempotency_key, fingerprint)
+            return service.submit(owner, spec, engine, idempotency_key, fingerprint, reserve_s)
 
     def _refusal(self, owner: str, credits: int) -> ApiError | None:
         settings = self.settings
@@ -114,16 +115,18 @@ class Limits:
             yield
 
 
-def rate_limit(request: Request) -> None:
+async def rate_limit(request: Request) -> None:
     """Router dependency: one token per request that carries a known API key. Requests without one pass
-    (their route answers 401, or needs no key: signed result and upload URLs)."""
-    runtime: Runtime = request.app.state.runtime
+    (their route answers 401, or needs no key: signed result and upload URLs). The owner found here is left in
+    `request.state.owner` for `authenticate`, so a request looks its key up once."""
     limits: Limits | None = getattr(request.app.state, "limits", None)
     if limits is None or not limits.settings.rate_limit_per_minute:
         return
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+    key = bearer_key(request)
+    if key is None:
         return
-    owner = runtime.owner_of(key.strip())
+    runtime: Runtime = request.app.state.runtime
+    owner = runtime.owner_of(key)
     if owner is not None:
+        request.state.owner = owner
         limits.check_rate(owner)

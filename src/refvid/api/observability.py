@@ -9,13 +9,14 @@
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
 import time
-import uuid
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from refvid.config import Settings
@@ -28,11 +29,24 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 router = APIRouter()
 
 
+# New request ids: a random per-process prefix and a counter. Unique across processes and restarts like a
+# uuid4, at a fraction of its cost on every request.
+_ID_PREFIX = secrets.token_hex(6)
+_ID_COUNTER = itertools.count(1)
+
+
 def request_id_from(incoming: str | None) -> str:
     """The caller's request id when it is safe to echo and log, else a new one."""
     if incoming and _VALID_REQUEST_ID.match(incoming):
         return incoming
-    return uuid.uuid4().hex
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):020x}"  # 32 hex digits, like a uuid4 hex
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            return str(value.decode("latin-1"))
+    return None
 
 
 class RequestContextMiddleware:
@@ -45,7 +59,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = request_id_from(Headers(scope=scope).get("x-request-id"))
+        request_id = request_id_from(_incoming_request_id(scope))
         token = REQUEST_ID.set(request_id)
         status, started = 500, time.perf_counter()
 

@@ -2,34 +2,46 @@
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import math
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from refvid.config import Settings
+from refvid.contract import MAX_DURATION_S
 from refvid.errors import Conflict, NotFound, ValidationFailed
 from refvid.storage.base import BlobStore
 from refvid.tasks.model import Task, TaskSpec, TaskStatus, new_task_id
 from refvid.tasks.store import SqlStore
-from refvid.worker.wakeup import Waker
+from refvid.tasks.store.ledger import credits_for_seconds
+from refvid.tasks.wakeup import Waker
 
 # Seconds of work per second of output before any history exists (then history replaces it).
 DEFAULT_SPEED = {"compositor": 1.0, "diffusion": 30.0, "relay": 12.0}
-CREDITS_PER_S = {"480p": 1, "720p": 2, "1080p": 4}
 ESTIMATE_CACHE_S = 5.0
+WORKERS_CACHE_S = 1.0  # live workers and the pending queue, as estimates read them
+
+# Asks a provider about a relayed task: upstream task id → True once the provider's task has left its queue
+# (it can no longer be cancelled), False while queued, None when the provider cannot be asked right now.
+UpstreamProbe = Callable[[str], bool | None]
 
 
 def request_fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def credits_for(spec: TaskSpec) -> int:
-    seconds = spec.duration if spec.duration > 0 else 15  # -1 reserves the maximum, settled on completion
-    return seconds * CREDITS_PER_S.get(spec.resolution, 2)
+def credits_for(spec: TaskSpec, reserve_s: int | None = None) -> int:
+    """Credits reserved at submit for `reserve_s` seconds of output (`ModelOffer.reserved_seconds`), else for
+    the duration asked, and for `duration: -1` the longest output (15 s). The completion settles the
+    reservation to the real length (`ledger.settle_credits`), so a finished task's `credits_reserved` is what
+    it cost."""
+    seconds = reserve_s if reserve_s is not None else spec.duration if spec.duration > 0 else MAX_DURATION_S
+    return credits_for_seconds(seconds, spec.resolution)
 
 
 @dataclass
@@ -38,13 +50,16 @@ class TaskService:
     store: SqlStore
     blobs: BlobStore
     waker: Waker
+    upstream: UpstreamProbe | None = None
     _speed_cache: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    _workers_cache: dict[str, tuple[int, float]] = field(default_factory=dict)
+    _queue_cache: dict[str, tuple[Sequence[float], float]] = field(default_factory=dict)
 
     def submit(self, owner: str, spec: TaskSpec, engine: str, idempotency_key: str | None = None,
-               fingerprint: str | None = None) -> tuple[Task, bool]:
+               fingerprint: str | None = None, reserve_s: int | None = None) -> tuple[Task, bool]:
         """Create a pending task (or return the one this idempotency key already made) and wake workers."""
         task = Task(id=new_task_id(), owner=owner, spec=spec, engine=engine, idempotency_key=idempotency_key,
-                    request_hash=fingerprint, credits=credits_for(spec))
+                    request_hash=fingerprint, credits=credits_for(spec, reserve_s))
         stored, created = self.store.insert_task(task)
         if not created and stored.request_hash != fingerprint:
             raise Conflict("this Idempotency-Key was already used with a different request body",
@@ -96,9 +111,30 @@ class TaskService:
         one_task = self._speed(task.engine, task.spec.resolution) * seconds + 1.0
         if task.status == TaskStatus.PROCESSING:
             return max(1, math.ceil(one_task * (1 - task.progress / 100)))
-        ahead = self.store.pending_ahead(task)
-        workers = max(1, self.store.live_workers(task.engine, within_s=30.0))
-        return max(1, math.ceil(one_task * (1 + ahead / workers)))
+        ahead = bisect.bisect_left(self._pending_queue(task.engine), task.created_at)
+        return max(1, math.ceil(one_task * (1 + ahead / self._live_workers(task.engine))))
+
+    def _pending_queue(self, engine: str) -> Sequence[float]:
+        """The creation times of `engine`'s pending tasks, read at most once a second: every poll of a
+        pending task needs its place in the queue, and counting the queue per poll grew with the queue."""
+        cached = self._queue_cache.get(engine)
+        now = time.monotonic()
+        if cached and now - cached[1] < WORKERS_CACHE_S:
+            return cached[0]
+        queue = self.store.pending_created_at(engine)
+        self._queue_cache[engine] = (queue, now)
+        return queue
+
+    def _live_workers(self, engine: str) -> int:
+        """Live workers of `engine`, read at most once a second: the count changes on a heartbeat's scale,
+        while every poll of a pending task asks for it."""
+        cached = self._workers_cache.get(engine)
+        now = time.monotonic()
+        if cached and now - cached[1] < WORKERS_CACHE_S:
+            return cached[0]
+        workers = max(1, self.store.live_workers(engine, within_s=30.0))
+        self._workers_cache[engine] = (workers, now)
+        return workers
 
     def _speed(self, engine: str, resolution: str) -> float:
         key = (engine, resolution)
@@ -111,15 +147,28 @@ class TaskService:
         self._speed_cache[key] = (speed, now)
         return speed
 
+    def may_sync_upstream(self, task: Task) -> bool:
+        """Whether `sync_upstream` could change how `task` is shown (a relayed task still processing)."""
+        return (self.upstream is not None and task.status == TaskStatus.PROCESSING
+                and bool(task.engine_state.get("upstream_task_id")))
+
     def sync_upstream(self, task: Task) -> Task:
-        """Refresh a relayed task from its provider; local engines have nothing upstream."""
-        if task.engine != "relay" or task.status.is_terminal():
+        """The task as it should be shown after asking its provider (`?sync_upstream=true`).
+
+        Deliberately narrow, because it runs on the client's GET: it records nothing (the worker holding the
+        lease is the only writer; writing here would race it or break monotonic progress), and it corrects
+        only what the provider knows first: once the upstream task has left the queue it can no longer be
+        cancelled, so `can_cancel` turns false at once instead of at the worker's next poll. A provider that
+        cannot be asked leaves the task as it was (never a 500)."""
+        upstream_id = task.engine_state.get("upstream_task_id")
+        if self.upstream is None or not self.may_sync_upstream(task):
             return task
-        try:
-            from refvid.engines.relay_sync import (  # type: ignore[import-not-found,unused-ignore]
-                refresh_from_upstream,
-            )
-        except ImportError:
+        left_queue = self.upstream(str(upstream_id))
+        if left_queue is None:
             return task
-        refreshed: Task = refresh_from_upstream(self.settings, self.store, task)
-        return refreshed
+        current = self.store.get_task(task.id) or task  # the worker may have moved on while we asked
+        if current.status != TaskStatus.PROCESSING or current.engine_state.get("upstream_task_id") != upstream_id:
+            return current
+        if left_queue and current.cancellable:
+            return current.with_(cancellable=False)
+        return current

@@ -1,14 +1,18 @@
-"""GET/cancel/list/delete tasks (spec §4, §5). Sync handlers: FastAPI runs them in its thread pool."""
+"""GET/cancel/list/delete tasks (spec §4, §5).
+
+Polling is this API's dominant traffic, so these handlers are async: store calls run inline for SQLite and
+on the thread pool for PostgreSQL (`run_store`), and the task object is serialised once (`json_response`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
-from refvid.api.deps import Owner, RuntimeDep, ServiceDep
+from refvid.api.deps import Owner, RuntimeDep, ServiceDep, json_response, run_store
 from refvid.api.errors import documented_errors
-from refvid.api.present import present_task
+from refvid.api.present import base_url, present_task_at
 from refvid.api.schemas import TaskDeleted, TaskList, TaskObject
 
 router = APIRouter()
@@ -17,32 +21,39 @@ StatusFilter = Literal["pending", "processing", "completed", "failed", "cancelle
 
 
 @router.get("/v1/tasks/{task_id}", response_model=TaskObject, responses=ERRORS, summary="Get a task")
-def get_task(task_id: str, request: Request, owner: Owner, runtime: RuntimeDep, service: ServiceDep,
-             sync_upstream: bool = False) -> TaskObject:
+async def get_task(task_id: str, request: Request, owner: Owner, runtime: RuntimeDep, service: ServiceDep,
+                   sync_upstream: bool = False) -> Response:
     """`sync_upstream=true` refreshes relayed tasks from the provider; harmless for local engines."""
-    task = service.get(owner, task_id)
-    if sync_upstream:
-        task = service.sync_upstream(task)
-    return present_task(task, request, runtime, service)
+    task = await run_store(runtime, service.get, owner, task_id)
+    if sync_upstream and service.may_sync_upstream(task):
+        task = await run_in_threadpool(service.sync_upstream, task)  # asks the provider over the network
+    base = base_url(request, runtime)
+    return json_response(await run_store(runtime, present_task_at, task, base, runtime, service))
 
 
 @router.post("/v1/tasks/{task_id}/cancel", response_model=TaskObject, responses=ERRORS, summary="Cancel a task")
-def cancel_task(task_id: str, request: Request, owner: Owner, runtime: RuntimeDep,
-                service: ServiceDep) -> TaskObject:
-    return present_task(service.cancel(owner, task_id), request, runtime, service)
+async def cancel_task(task_id: str, request: Request, owner: Owner, runtime: RuntimeDep,
+                      service: ServiceDep) -> Response:
+    task = await run_in_threadpool(service.cancel, owner, task_id)  # a write: may wait for the write lock
+    return json_response(await run_store(runtime, present_task_at, task, base_url(request, runtime), runtime,
+                                         service))
 
 
 @router.get("/v1/tasks", response_model=TaskList, responses=ERRORS, summary="List tasks, newest first")
-def list_tasks(request: Request, owner: Owner, runtime: RuntimeDep, service: ServiceDep,
-               status: StatusFilter | None = None, model: str | None = None,
-               limit: Annotated[int, Query(ge=1, le=100)] = 20, after: str | None = None) -> TaskList:
-    tasks, has_more = service.list(owner, status, model, limit, after)
-    data = [present_task(t, request, runtime, service) for t in tasks]
-    return TaskList(data=data, has_more=has_more, last_id=tasks[-1].id if tasks else None)
+async def list_tasks(request: Request, owner: Owner, runtime: RuntimeDep, service: ServiceDep,
+                     status: StatusFilter | None = None, model: str | None = None,
+                     limit: Annotated[int, Query(ge=1, le=100)] = 20, after: str | None = None) -> Response:
+    def page() -> TaskList:
+        tasks, has_more = service.list(owner, status, model, limit, after)
+        base = base_url(request, runtime)
+        data = [present_task_at(t, base, runtime, service) for t in tasks]
+        return TaskList(data=data, has_more=has_more, last_id=tasks[-1].id if tasks else None)
+
+    return json_response(await run_in_threadpool(page))  # up to 100 tasks: keep the loop free
 
 
 @router.delete("/v1/tasks/{task_id}", response_model=TaskDeleted, responses=ERRORS, summary="Delete a task")
-def delete_task(task_id: str, owner: Owner, service: ServiceDep) -> TaskDeleted:
+async def delete_task(task_id: str, owner: Owner, service: ServiceDep) -> TaskDeleted:
     """Only terminal tasks; their files are removed too."""
-    service.delete(owner, task_id)
+    await run_in_threadpool(service.delete, owner, task_id)
     return TaskDeleted(id=task_id)
