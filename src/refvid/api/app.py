@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -58,6 +59,10 @@ def create_app(settings: Settings, runtime: Runtime, models: Mapping[str, ModelO
             for service in background:
                 service.start()
                 started.append(service)
+            # Everything built so far (modules, the app, its schemas) lives as long as the process: move it
+            # out of the collector's reach, so that a full collection does not walk it while requests wait.
+            gc.collect()
+            gc.freeze()
             yield
         finally:
             for service in reversed(started):

@@ -32,10 +32,16 @@ except ImportError:  # pragma: no cover  (httptools ships with uvicorn[standard]
     from uvicorn.protocols.http.h11_impl import H11Protocol as _Base  # type: ignore[assignment]
 
 
-class DeadlineProtocol(_Base):
-    """Closes a connection whose client is too slow to send a request's headers or body."""
+SWEEP_EVERY_S = 1.0  # how often open connections are checked against their deadlines
 
-    _timer: asyncio.TimerHandle | None = None
+
+class DeadlineProtocol(_Base):
+    """Closes a connection whose client is too slow to send a request's headers or body.
+
+    The deadlines are checked by one sweep per second over this process's open connections, not by a timer per
+    connection re-armed on every response: on the polling path that was a cancel and a new heap entry per
+    request, and cancelled timers pile up in the event loop's heap under load."""
+
     _phase_started = 0.0  # when we started waiting for the current request's headers
     _last_data = 0.0
     _cycle: Any = None  # the request being watched, and when its headers were seen complete
@@ -44,7 +50,7 @@ class DeadlineProtocol(_Base):
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._phase_started = self._last_data = self.loop.time()
-        self._check_later(HEADER_TIMEOUT_S)
+        _watch(self)
 
     def data_received(self, data: bytes) -> None:
         self._last_data = self.loop.time()
@@ -53,42 +59,45 @@ class DeadlineProtocol(_Base):
     def on_response_complete(self) -> None:
         super().on_response_complete()
         self._phase_started = self.loop.time()  # the next request on this connection: same deadline
-        self._check_later(HEADER_TIMEOUT_S)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        _open.discard(self)
         super().connection_lost(exc)
 
-    def _check_later(self, delay_s: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.loop.call_later(max(delay_s, 0.01), self._check)
-
-    def _check(self) -> None:
-        self._timer = None
+    def check_deadlines(self, now: float) -> None:
+        """Close the connection if its client has been too slow (see the module docstring)."""
         if self.transport.is_closing():
             return
-        now, cycle = self.loop.time(), getattr(self, "cycle", None)
+        cycle = getattr(self, "cycle", None)
         if cycle is None or cycle.response_complete:  # waiting for the headers of a request
-            waited = now - self._phase_started
-            if waited >= HEADER_TIMEOUT_S:
+            if now - self._phase_started >= HEADER_TIMEOUT_S:
                 self.transport.close()
-            else:
-                self._check_later(HEADER_TIMEOUT_S - waited)
             return
         if cycle is not self._cycle:
             self._cycle, self._cycle_started = cycle, now
         if cycle.more_body:  # the body is still arriving
-            idle = now - self._last_data
             if self.flow.read_paused:  # uvicorn stopped reading: the app is busy, not the client
-                self._last_data, idle = now, 0.0
-            if idle >= BODY_IDLE_TIMEOUT_S or now - self._cycle_started >= BODY_TOTAL_TIMEOUT_S:
+                self._last_data = now
+            if now - self._last_data >= BODY_IDLE_TIMEOUT_S or now - self._cycle_started >= BODY_TOTAL_TIMEOUT_S:
                 self.transport.close()
-                return
-        self._check_later(BODY_IDLE_TIMEOUT_S / 4)
 
+
+_open: set[DeadlineProtocol] = set()
+_sweeping: set[asyncio.AbstractEventLoop] = set()
+
+
+def _watch(protocol: DeadlineProtocol) -> None:
+    _open.add(protocol)
+    if protocol.loop not in _sweeping:
+        _sweeping.add(protocol.loop)
+        protocol.loop.call_later(SWEEP_EVERY_S, _sweep, protocol.loop)
+
+
+def _sweep(loop: asyncio.AbstractEventLoop) -> None:
+    now = loop.time()
+    for protocol in [p for p in _open if p.loop is loop]:
+        protocol.check_deadlines(now)
+    loop.call_later(SWEEP_EVERY_S, _sweep, loop)
 
 
 def protocol_class() -> type[asyncio.Protocol]:
