@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +68,13 @@ class Receiver:
         with self._cond:
             self._cond.wait_for(lambda: len(self.deliveries) >= count, timeout=timeout_s)
             assert len(self.deliveries) >= count, f"got {len(self.deliveries)} deliveries, wanted {count}"
+            return list(self.deliveries)
+
+    def wait_until(self, done: Callable[[list[Delivery]], bool], timeout_s: float = 30) -> list[Delivery]:
+        """Block until `done(deliveries so far)` holds; return them all."""
+        with self._cond:
+            self._cond.wait_for(lambda: done(list(self.deliveries)), timeout=timeout_s)
+            assert done(list(self.deliveries)), f"still waiting after {len(self.deliveries)} deliveries"
             return list(self.deliveries)
 
     def close(self) -> None:

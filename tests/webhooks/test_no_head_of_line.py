@@ -33,6 +33,10 @@ RESULT: dict[str, Any] = {"video_key": "results/x/1/video.mp4", "thumbnail_key":
                           "height": 496, "duration": 4.0, "fps": 24, "has_audio": True, "extra": {}}
 
 
+slow_retries: pytest.MarkDecorator = pytest.mark.settings(**SLOW_RETRIES)
+long_timeout: pytest.MarkDecorator = pytest.mark.settings(**LONG_TIMEOUT)
+
+
 @pytest.fixture
 def hanging() -> Iterator[HangingReceiver]:
     running = HangingReceiver()
@@ -44,7 +48,7 @@ def event_types(receiver: Receiver) -> list[str]:
     return [str(json.loads(d.body)["type"]) for d in receiver.deliveries]
 
 
-@pytest.mark.settings(**SLOW_RETRIES)
+@slow_retries
 async def test_a_receiver_that_failed_processing_gets_completed_at_once(api: httpx.AsyncClient,
                                                                       receiver: Receiver, runtime: Runtime) -> None:
     receiver.script = [500]  # it answers 500 to `processing`
@@ -68,7 +72,7 @@ async def test_a_receiver_that_failed_processing_gets_completed_at_once(api: htt
     assert len(receiver.deliveries) == 2
 
 
-@pytest.mark.settings(**LONG_TIMEOUT)
+@long_timeout
 async def test_a_receiver_that_never_answers_does_not_delay_another_keys_delivery(
         api: httpx.AsyncClient, client_for: Any, receiver: Receiver, hanging: HangingReceiver) -> None:
     for _ in range(8):  # key A: 8 events to a receiver that never answers

@@ -24,6 +24,8 @@ MODEL = "dreamina-seedance-2-0-260128"
 TASKS = "/api/v3/contents/generations/tasks"
 
 
+fast_webhooks: pytest.MarkDecorator = pytest.mark.settings(**FAST_WEBHOOKS)
+
 def image(url: str, role: str = "reference_image") -> dict[str, Any]:
     return {"type": "image_url", "image_url": {"url": url}, "role": role}
 
@@ -121,7 +123,7 @@ async def test_bad_key_is_ark_401(http: httpx.AsyncClient) -> None:
     assert missing.status_code == 401 and missing.json()["error"]["code"] == "AuthenticationError"
 
 
-@pytest.mark.settings(**FAST_WEBHOOKS)
+@fast_webhooks
 async def test_callbacks_of_ark_tasks_carry_ark_task_objects(ark: AsyncArk, receiver: Receiver,
                                                              dispatcher: WebhookDispatcher) -> None:
     created = await ark.content_generation.tasks.create(
