@@ -116,7 +116,8 @@ class RunningServer:
     def client_env(self) -> dict[str, str]:
         """The environment a client process needs to reach this server."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("REFVID_")}
-        return {**env, "REFVID_BASE_URL": self.url, "REFVID_API_KEY": self.key}
+        # A wide console, so rich never folds a long output path across lines in what the tests read.
+        return {**env, "REFVID_BASE_URL": self.url, "REFVID_API_KEY": self.key, "COLUMNS": "400"}
 
     def output(self) -> str:
         if not self.log.closed:
