@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 
@@ -65,13 +63,3 @@ def test_grain_moves_from_frame_to_frame_but_is_deterministic() -> None:
     assert np.abs(a.astype(int) - graded_rgb([]).astype(int)).mean() > 1.5
     assert np.array_equal(a, graded_rgb(["grain"], index=0))
     assert not np.array_equal(a, b) or not np.array_equal(graded_rgb(["grain"], index=2), a)
-
-
-def test_a_grade_costs_well_under_a_millisecond_per_720p_frame() -> None:
-    frame = PlanarFrame(1280, 720)
-    frame.y[...], frame.u[...], frame.v[...] = 120, 110, 140
-    grade = Grade(["warm", "contrast", "faded"], 1280, 720, 1)
-    start = time.perf_counter()
-    for i in range(50):
-        grade.apply(i, frame.planes)
-    assert (time.perf_counter() - start) / 50 < 0.004  # generous on a shared machine
