@@ -89,6 +89,7 @@ IMAGE_MIN_ASPECT, IMAGE_MAX_ASPECT = 0.4, 2.5
 VIDEO_MIN_S, VIDEO_TOTAL_MIN_S, VIDEO_TOTAL_MAX_S = 2.0, 2.0, 15.0
 VIDEO_TOTAL_MAX_BYTES = 50 * MB  # exclusive: the total must be below it
 AUDIO_MAX_S, AUDIO_MAX_BYTES = 15.0, 15 * MB
+UPLOAD_MAX_BYTES = 50 * MB  # one file sent to POST /v1/files/upload/* (spec §7)
 MAX_BYTES: dict[MediaKind, int] = {"image": IMAGE_MAX_BYTES, "video": VIDEO_TOTAL_MAX_BYTES - 1,
                                    "audio": AUDIO_MAX_BYTES}
 

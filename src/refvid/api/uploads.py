@@ -35,12 +35,13 @@ from refvid.api.errors import ApiError
 from refvid.api.present import base_url
 from refvid.api.schemas import FileObject
 from refvid.config import Settings
+from refvid.contract import UPLOAD_MAX_BYTES
 from refvid.media.fetch import Fetcher
 from refvid.media.probe import sniff
 from refvid.runtime import Runtime
 from refvid.storage.signing import signed_query
 
-MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+MAX_UPLOAD_BYTES = UPLOAD_MAX_BYTES
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "mp4": "video/mp4",
                  "mov": "video/quicktime", "mp3": "audio/mpeg", "wav": "audio/wav"}
 URL_FETCHES_PER_KEY = 8  # concurrent `upload/url` fetches one key may run; more answer 429
