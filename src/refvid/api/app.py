@@ -91,7 +91,7 @@ class _WebMount(Mount):
     router's 405 with the route's own `Allow`, and an unknown API path the JSON 404 (found by schemathesis)."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if str(scope.get("path", "")).startswith(("/v1/", "/metrics", "/healthz")):
+        if str(scope.get("path", "")).startswith(("/v1/", "/api/", "/metrics", "/healthz")):
             return Match.NONE, {}
         return super().matches(scope)
 
