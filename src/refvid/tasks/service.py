@@ -10,7 +10,7 @@ import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from refvid.config import Settings
 from refvid.contract import MAX_DURATION_S
@@ -24,6 +24,7 @@ from refvid.tasks.wakeup import Waker
 # Seconds of work per second of output before any history exists (then history replaces it).
 DEFAULT_SPEED = {"compositor": 1.0, "diffusion": 30.0, "relay": 12.0}
 ESTIMATE_CACHE_S = 5.0
+T = TypeVar("T")
 WORKERS_CACHE_S = 1.0  # live workers and the pending queue, as estimates read them
 
 # Asks a provider about a relayed task: upstream task id → True once the provider's task has left its queue
@@ -51,9 +52,7 @@ class TaskService:
     blobs: BlobStore
     waker: Waker
     upstream: UpstreamProbe | None = None
-    _speed_cache: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
-    _workers_cache: dict[str, tuple[int, float]] = field(default_factory=dict)
-    _queue_cache: dict[str, tuple[Sequence[float], float]] = field(default_factory=dict)
+    _readings: dict[tuple[str, ...], tuple[Any, float]] = field(default_factory=dict)  # see _recent
 
     def submit(self, owner: str, spec: TaskSpec, engine: str, idempotency_key: str | None = None,
                fingerprint: str | None = None, reserve_s: int | None = None) -> tuple[Task, bool]:
@@ -117,35 +116,31 @@ class TaskService:
     def _pending_queue(self, engine: str) -> Sequence[float]:
         """The creation times of `engine`'s pending tasks, read at most once a second: every poll of a
         pending task needs its place in the queue, and counting the queue per poll grew with the queue."""
-        cached = self._queue_cache.get(engine)
-        now = time.monotonic()
-        if cached and now - cached[1] < WORKERS_CACHE_S:
-            return cached[0]
-        queue = self.store.pending_created_at(engine)
-        self._queue_cache[engine] = (queue, now)
-        return queue
+        return self._recent(("queue", engine), WORKERS_CACHE_S, lambda: self.store.pending_created_at(engine))
 
     def _live_workers(self, engine: str) -> int:
         """Live workers of `engine`, read at most once a second: the count changes on a heartbeat's scale,
         while every poll of a pending task asks for it."""
-        cached = self._workers_cache.get(engine)
-        now = time.monotonic()
-        if cached and now - cached[1] < WORKERS_CACHE_S:
-            return cached[0]
-        workers = max(1, self.store.live_workers(engine, within_s=30.0))
-        self._workers_cache[engine] = (workers, now)
-        return workers
+        return self._recent(("workers", engine), WORKERS_CACHE_S,
+                            lambda: max(1, self.store.live_workers(engine, within_s=30.0)))
 
     def _speed(self, engine: str, resolution: str) -> float:
-        key = (engine, resolution)
-        cached = self._speed_cache.get(key)
+        def read() -> float:
+            history = self.store.recent_speeds(engine, resolution)
+            return statistics.median(history) if history else DEFAULT_SPEED.get(engine, 5.0)
+
+        return self._recent(("speed", engine, resolution), ESTIMATE_CACHE_S, read)
+
+    def _recent(self, key: tuple[str, ...], max_age_s: float, read: Callable[[], T]) -> T:
+        """`read()`, reused for `max_age_s` under `key`: the store is asked once per interval, not per poll."""
+        cached = self._readings.get(key)
         now = time.monotonic()
-        if cached and now - cached[1] < ESTIMATE_CACHE_S:
-            return cached[0]
-        history = self.store.recent_speeds(engine, resolution)
-        speed = statistics.median(history) if history else DEFAULT_SPEED.get(engine, 5.0)
-        self._speed_cache[key] = (speed, now)
-        return speed
+        if cached and now - cached[1] < max_age_s:
+            value: T = cached[0]
+            return value
+        value = read()
+        self._readings[key] = (value, now)
+        return value
 
     def may_sync_upstream(self, task: Task) -> bool:
         """Whether `sync_upstream` could change how `task` is shown (a relayed task still processing)."""
