@@ -36,8 +36,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
     running = Server(tmp_path / "data", env_for()).start()
     yield running
     running.stop()
-    if running.proc is not None and running.proc.stdout is not None:
-        running.proc.stdout.close()  # Server.stop reads the pipe but leaves it open
 
 
 @pytest.fixture

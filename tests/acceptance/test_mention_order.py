@@ -64,8 +64,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     running = Server(tmp_path_factory.mktemp("serve") / "data", env_for()).start()
     yield running
     running.stop()
-    if running.proc is not None and running.proc.stdout is not None:
-        running.proc.stdout.close()  # Server.stop reads the pipe but leaves it open (a ResourceWarning)
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,6 @@ def server(tmp_path: Path) -> Iterator[Server]:
     running = Server(tmp_path / "data", env_for()).start()
     yield running
     running.stop()
-    if running.proc is not None and running.proc.stdout is not None:
-        running.proc.stdout.close()
 
 
 def test_official_sdk_against_refvid_serve(server: Server, references: dict[str, str], tmp_path: Path) -> None:
