@@ -93,7 +93,10 @@ def serve(
     typer.echo(_key_notice(settings, runtime, new_key))
     server_options: dict[str, Any] = {"host": settings.host, "port": settings.port,
                                       "log_level": settings.log_level.lower(), "access_log": settings.access_log,
-                                      "timeout_graceful_shutdown": 10, **edge_options()}
+                                      "timeout_graceful_shutdown": 10, "loop": "asyncio", **edge_options()}
+    # The standard library's event loop, not uvloop: under load uvloop accepted one new connection per loop
+    # iteration, so a client opening 64 connections at once saw its last ones wait ~1 s for their first
+    # answer (p99 0.3-0.9 s where asyncio's loop gives 26 ms, at the same or higher throughput; bench/RESULTS.md).
     if settings.api_workers <= 1:
         uvicorn.run(compose_server(settings, runtime, embedded_workers=settings.workers), **server_options)
         return
