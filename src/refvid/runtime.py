@@ -48,6 +48,7 @@ class Runtime:
     _db_keys: dict[str, str] = field(default_factory=dict)
     _db_keys_at: float = 0.0
     _configured_keys: set[str] | None = field(default=None, init=False)  # not carried over by replace()
+    _owners: dict[str, str] = field(default_factory=dict, init=False)  # presented key → key id, known keys only
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
@@ -81,7 +82,14 @@ class Runtime:
 
     def owner_of(self, key: str) -> str | None:
         """The key's id (tasks and files belong to it), or None for an unknown key."""
-        key_hash = hash_key(key)
+        owner = self._owners.get(key)  # every request asks: skip the hash for keys already seen
+        if owner is None:
+            owner = self._owner_of_hash(hash_key(key))
+            if owner is not None:
+                self._owners[key] = owner  # bounded: only keys that exist get here
+        return owner
+
+    def _owner_of_hash(self, key_hash: str) -> str | None:
         if self.settings.api_keys:
             if self._configured_keys is None:  # hashed once, not on every request
                 self._configured_keys = {hash_key(k) for k in self.settings.api_keys}

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from fastapi import Depends, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match, Mount, Route
@@ -17,7 +17,7 @@ from starlette.types import Scope
 
 from refvid.api.ark import routes as ark_routes
 from refvid.api.errors import documented_errors, error_response, install_error_handlers
-from refvid.api.limits import Limits, rate_limit
+from refvid.api.limits import Limits
 from refvid.api.observability import install_observability
 from refvid.api.routes import files, results, tasks, videos, webhooks
 from refvid.api.routes import models as model_routes
@@ -78,8 +78,8 @@ def create_app(settings: Settings, runtime: Runtime, models: Mapping[str, ModelO
     app.state.webhook_secrets = WebhookSecrets(runtime.store, settings.webhook_secret_grace_s)
     install_observability(app, settings, runtime)
     for module in (videos, tasks, model_routes, results, files, webhooks):
-        app.include_router(module.router, dependencies=[Depends(rate_limit)], responses=documented_errors(429))
-    app.include_router(ark_routes.router, dependencies=[Depends(rate_limit)])  # the Ark dialect (spec §9)
+        app.include_router(module.router, responses=documented_errors(429))  # rate limit: api/deps.py
+    app.include_router(ark_routes.router)  # the Ark dialect (spec §9)
     if (WEB_DIR / "index.html").is_file():
         app.router.routes.append(_WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True), name="web"))
     _document_request_bodies(app)

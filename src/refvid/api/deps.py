@@ -1,19 +1,28 @@
-"""Request dependencies: the runtime, the service, and the caller's identity."""
+"""Request dependencies: the runtime, the service, and the caller's identity.
+
+Each FastAPI dependency costs more to resolve than most of them cost to run (profiled: four small
+dependencies and two parameters took a quarter of a task poll), so the routes that carry this API's traffic
+take one, `CallerDep`: the caller's key id, rate-limited, with the runtime and service that serve it. The
+create and poll routes take none at all: they call `caller_of(request)` first and read their few parameters
+themselves (`query_flag`), documenting them with `openapi_extra` (a task poll costs 15 % less than with the
+same parameters declared in its signature)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from refvid.api.errors import ApiError
 from refvid.api.json_body import TooDeep, parse_json
+from refvid.api.limits import Limits
 from refvid.runtime import Runtime
 from refvid.tasks.service import TaskService
 
@@ -39,25 +48,46 @@ def bearer_key(request: Request) -> str | None:
     return key if scheme.lower() == "bearer" and key else None
 
 
-async def authenticate(request: Request) -> str:
-    """The caller's key id. Missing or unknown key → 401.
+def authenticated_owner(request: Request) -> str:
+    """The caller's key id, after taking one token from its rate-limit bucket. Missing or unknown key → 401;
+    an empty bucket → 429 with Retry-After (only when REFVID_RATE_LIMIT_PER_MINUTE is set).
 
-    Async on purpose: the lookup is an in-memory map (the database is read at most once a second, for a key
-    not seen yet), so it runs on the event loop instead of costing a thread-pool hop on every request. The
-    rate limiter, which runs first, leaves the owner it found in `request.state.owner`."""
-    owner: str | None = getattr(request.state, "owner", None)
-    if owner is not None:
-        return owner
+    Runs on the event loop: the key lookup is an in-memory map (the database is read at most once a second,
+    for a key not seen yet) and the bucket is a few arithmetic operations."""
     key = bearer_key(request)
     if key is None:
         raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'", "missing_api_key",
                        headers={"WWW-Authenticate": "Bearer"})
-    runtime: Runtime = request.app.state.runtime
+    state = request.app.state
+    runtime: Runtime = state.runtime
     owner = runtime.owner_of(key)
     if owner is None:
         raise ApiError(401, "invalid API key", "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
-    request.state.owner = owner
+    limits: Limits = state.limits
+    limits.check_rate(owner)
     return owner
+
+
+async def authenticate(request: Request) -> str:
+    return authenticated_owner(request)
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """An authenticated request's key id (`owner`) and the services that answer it."""
+
+    owner: str
+    runtime: Runtime
+    service: TaskService
+
+
+def caller_of(request: Request) -> Caller:
+    state = request.app.state
+    return Caller(authenticated_owner(request), state.runtime, state.service)
+
+
+async def caller(request: Request) -> Caller:
+    return caller_of(request)
 
 
 async def run_store(runtime: Runtime, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -69,6 +99,29 @@ async def run_store(runtime: Runtime, call: Callable[P, T], *args: P.args, **kwa
     if runtime.store.answers_locally:
         return call(*args, **kwargs)
     return await run_in_threadpool(call, *args, **kwargs)
+
+
+_FLAG: TypeAdapter[bool] = TypeAdapter(bool)
+TASK_ID_PARAMETER: dict[str, Any] = {"name": "task_id", "in": "path", "required": True,
+                                     "schema": {"type": "string", "title": "Task Id"}}
+
+
+def query_flag(request: Request, name: str) -> bool:
+    """A boolean query parameter read as FastAPI reads a declared `bool` (`true`/`1`/`yes`/`on`, `false`/
+    `0`/`no`/`off`, any case; else 422 naming it), for routes that read their parameters themselves."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return False
+    try:
+        return _FLAG.validate_python(raw)
+    except ValidationError as exc:
+        raise RequestValidationError([{**error, "loc": ("query", name)} for error in exc.errors()]) from exc
+
+
+def flag_parameter(name: str, description: str) -> dict[str, Any]:
+    """The OpenAPI entry of a `query_flag` (default false)."""
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": {"type": "boolean", "default": False, "title": name.replace("_", " ").title()}}
 
 
 def json_response(model: BaseModel, *, exclude_none: bool = False, status_code: int = 200,
@@ -126,5 +179,6 @@ def parse_body(model: type[ModelT], body: dict[str, Any]) -> ModelT:
 
 
 Owner = Annotated[str, Depends(authenticate)]
+CallerDep = Annotated[Caller, Depends(caller)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 ServiceDep = Annotated[TaskService, Depends(get_service)]

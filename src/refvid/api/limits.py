@@ -21,12 +21,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from fastapi import Request
-
-from refvid.api.deps import bearer_key
 from refvid.api.errors import ApiError
 from refvid.config import Settings
-from refvid.runtime import Runtime
 from refvid.tasks.model import Task, TaskSpec
 from refvid.tasks.service import TaskService, credits_for
 from refvid.tasks.store import SqlStore, UsageStore
@@ -69,6 +65,7 @@ class Limits:
         self._locks_lock = threading.Lock()
 
     def check_rate(self, owner: str) -> None:
+        """Take one of the key's tokens (every authenticated request does, see api/deps.py); 429 if none."""
         wait_s = self.rate.take(owner)
         if wait_s > 0:
             raise ApiError(429, f"rate limit of {self.settings.rate_limit_per_minute} requests per minute "
@@ -113,20 +110,3 @@ class Limits:
             lock = self._owner_locks.setdefault(owner, threading.Lock())
         with lock:
             yield
-
-
-async def rate_limit(request: Request) -> None:
-    """Router dependency: one token per request that carries a known API key. Requests without one pass
-    (their route answers 401, or needs no key: signed result and upload URLs). The owner found here is left in
-    `request.state.owner` for `authenticate`, so a request looks its key up once."""
-    limits: Limits | None = getattr(request.app.state, "limits", None)
-    if limits is None or not limits.settings.rate_limit_per_minute:
-        return
-    key = bearer_key(request)
-    if key is None:
-        return
-    runtime: Runtime = request.app.state.runtime
-    owner = runtime.owner_of(key)
-    if owner is not None:
-        request.state.owner = owner
-        limits.check_rate(owner)

@@ -13,10 +13,10 @@ import itertools
 import re
 import secrets
 import time
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from refvid.config import Settings
@@ -24,6 +24,7 @@ from refvid.metrics import HTTP_REQUESTS, HTTP_SECONDS, REQUEST_ID, StoreCollect
 from refvid.runtime import Runtime
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_NAME = REQUEST_ID_HEADER.lower().encode()
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 
 router = APIRouter()
@@ -67,7 +68,8 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = [h for h in message.get("headers", ()) if h[0].lower() != _REQUEST_ID_NAME]
+                message["headers"] = [*headers, (_REQUEST_ID_NAME, request_id.encode("latin-1"))]
             await send(message)
 
         try:
@@ -77,9 +79,22 @@ class RequestContextMiddleware:
             # Route templates, never raw paths: ids in paths would make one series per task.
             route = getattr(scope.get("route"), "path", None)
             template = (route or "/") if scope.get("route") is not None else "unmatched"
-            method = str(scope.get("method", "GET"))
-            HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            HTTP_SECONDS.labels(method, template).observe(time.perf_counter() - started)
+            counter, timer = _series(str(scope.get("method", "GET")), template, status)
+            counter.inc()
+            timer.observe(time.perf_counter() - started)
+
+
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _series(method: str, template: str, status: int) -> tuple[Any, Any]:
+    """The request counter and timer of one (method, route template, status): `labels()` validates and locks
+    on every call, so each pair is looked up once (their number is bounded by the routes)."""
+    found = _SERIES.get((method, template, status))
+    if found is None:
+        found = _SERIES[(method, template, status)] = (HTTP_REQUESTS.labels(method, template, str(status)),
+                                                       HTTP_SECONDS.labels(method, template))
+    return found
 
 
 @router.get("/metrics", include_in_schema=False)

@@ -13,11 +13,26 @@ from refvid.storage.signing import signed_query
 from refvid.tasks.model import Task, TaskStatus
 from refvid.tasks.service import TaskService
 
+_BASE_URLS: dict[tuple[object, ...], str] = {}  # what a request's base URL depends on → that URL
+_MAX_BASE_URLS = 256  # the Host header is the client's to choose
+
 
 def base_url(request: Request, runtime: Runtime) -> str:
+    """REFVID_PUBLIC_URL, else the URL the request came to (Starlette's `request.base_url`, which costs
+    more than the rest of a task poll's presentation: remembered by what it is built from)."""
     if runtime.settings.public_url:
         return runtime.settings.public_url.rstrip("/")
-    return str(request.base_url).rstrip("/")
+    scope = request.scope
+    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    server = scope.get("server")
+    key = (scope.get("scheme"), tuple(server) if server else None, scope.get("root_path"),
+           scope.get("app_root_path"), host)
+    base = _BASE_URLS.get(key)
+    if base is None:
+        if len(_BASE_URLS) >= _MAX_BASE_URLS:
+            _BASE_URLS.clear()
+        base = _BASE_URLS[key] = str(request.base_url).rstrip("/")
+    return base
 
 
 def result_url(runtime: Runtime, base: str, task: Task, key: str, name: str) -> str:

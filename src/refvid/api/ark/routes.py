@@ -18,13 +18,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from refvid.api.ark.errors import ArkError, ArkRoute, invalid, not_found
 from refvid.api.ark.frames import last_frame_file
 from refvid.api.ark.mapping import map_create, parse_create
 from refvid.api.ark.present import STORED, ark_model, ark_status, present_ark_task
 from refvid.api.ark.schemas import ArkCreateRequest, ArkErrorResponse, ArkTask, ArkTaskId, ArkTaskList, inline_schema
-from refvid.api.deps import Owner, RuntimeDep, ServiceDep, read_json_body, run_store
+from refvid.api.deps import (
+    TASK_ID_PARAMETER,
+    CallerDep,
+    RuntimeDep,
+    caller_of,
+    json_response,
+    read_json_body,
+    run_store,
+)
 from refvid.api.inline_media import store_inline_media
 from refvid.api.limits import Limits
 from refvid.api.present import base_url
@@ -55,7 +64,9 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
              responses=_errors(400, 401, 403, 404, 413, 429, 503),
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": inline_schema(ArkCreateRequest)}}}})
-async def create_task(request: Request, owner: Owner, runtime: RuntimeDep, service: ServiceDep) -> ArkTaskId:
+async def create_task(request: Request) -> ArkTaskId:
+    caller = caller_of(request)  # not a dependency: a create's only parameter is its body (api/deps.py)
+    owner, runtime, service = caller.owner, caller.runtime, caller.service
     body = await read_json_body(request, runtime.settings.max_body_bytes)
     submission = map_create(parse_create(body), request.app.state.models)
     submission = replace(submission, spec=await store_inline_media(submission.spec, owner, runtime, request))
@@ -72,16 +83,24 @@ async def create_task(request: Request, owner: Owner, runtime: RuntimeDep, servi
 
 
 @router.get(f"{TASKS}/{{task_id}}", response_model=ArkTask, response_model_exclude_none=True,
-            summary="Retrieve a video generation task (Ark)", responses=_errors(400, 401, 404, 429))
-def get_task(task_id: str, request: Request, owner: Owner, runtime: RuntimeDep, service: ServiceDep) -> ArkTask:
-    task = service.sync_upstream(_owned(service, owner, task_id))
-    return present_ark_task(task, base_url(request, runtime), runtime)
+            summary="Retrieve a video generation task (Ark)", responses=_errors(400, 401, 404, 429),
+            openapi_extra={"parameters": [TASK_ID_PARAMETER]})
+async def get_task(request: Request) -> Response:
+    """Polled like the FoxAPI dialect's GET, so built the same way (api/routes/tasks.py); a relayed task
+    still processing is refreshed from its provider, as Ark's own GET shows the provider's state."""
+    caller = caller_of(request)
+    task_id: str = request.path_params["task_id"]
+    runtime, service = caller.runtime, caller.service
+    task = await run_store(runtime, _owned, service, caller.owner, task_id)
+    if service.may_sync_upstream(task):
+        task = await run_in_threadpool(service.sync_upstream, task)  # asks the provider over the network
+    return json_response(present_ark_task(task, base_url(request, runtime), runtime), exclude_none=True)
 
 
 @router.get(TASKS, response_model=ArkTaskList, response_model_exclude_none=True,
             summary="List video generation tasks (Ark), newest first", responses=_errors(400, 401, 429))
 def list_tasks(
-    request: Request, owner: Owner, runtime: RuntimeDep, service: ServiceDep,
+    request: Request, caller: CallerDep,
     page_num: Annotated[int, Query(ge=1, le=ARK_MAX_PAGE_SIZE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=ARK_MAX_PAGE_SIZE)] = ARK_DEFAULT_PAGE_SIZE,
     status: Annotated[str | None, Query(alias="filter.status")] = None,
@@ -90,17 +109,18 @@ def list_tasks(
 ) -> ArkTaskList:
     if status is not None and status not in ARK_STATUSES:
         raise invalid("filter.status", f"{status!r} is not one of {', '.join(ARK_STATUSES)}.")
-    matching = _matching(service, owner, status, model, task_ids or [])
+    matching = _matching(caller.service, caller.owner, status, model, task_ids or [])
     page = matching[(page_num - 1) * page_size: page_num * page_size]
-    base = base_url(request, runtime)
-    return ArkTaskList(items=[present_ark_task(t, base, runtime) for t in page], total=len(matching))
+    base = base_url(request, caller.runtime)
+    return ArkTaskList(items=[present_ark_task(t, base, caller.runtime) for t in page], total=len(matching))
 
 
 @router.delete(f"{TASKS}/{{task_id}}", summary="Cancel a queued task or delete a finished one (Ark)",
                responses=_errors(400, 401, 404, 429))
-def delete_task(task_id: str, owner: Owner, service: ServiceDep) -> dict[str, str]:
+def delete_task(task_id: str, caller: CallerDep) -> dict[str, str]:
     """As Ark: queued → cancelled; succeeded, failed, expired → deleted with its files; running and
     cancelled tasks can be neither (400). Answers `{}`."""
+    owner, service = caller.owner, caller.service
     task = _owned(service, owner, task_id)
     status = ark_status(task)
     if status == "queued":

@@ -10,7 +10,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from refvid.api.deps import Owner, RuntimeDep, ServiceDep, json_response, run_store
+from refvid.api.deps import (
+    TASK_ID_PARAMETER,
+    CallerDep,
+    caller_of,
+    flag_parameter,
+    json_response,
+    query_flag,
+    run_store,
+)
 from refvid.api.errors import documented_errors
 from refvid.api.present import base_url, present_task_at
 from refvid.api.schemas import TaskDeleted, TaskList, TaskObject
@@ -20,11 +28,20 @@ ERRORS = documented_errors(401, 404, 409, 422)
 StatusFilter = Literal["pending", "processing", "completed", "failed", "cancelled"]
 
 
-@router.get("/v1/tasks/{task_id}", response_model=TaskObject, responses=ERRORS, summary="Get a task")
-async def get_task(task_id: str, request: Request, owner: Owner, runtime: RuntimeDep, service: ServiceDep,
-                   sync_upstream: bool = False) -> Response:
-    """`sync_upstream=true` refreshes relayed tasks from the provider; harmless for local engines."""
-    task = await run_store(runtime, service.get, owner, task_id)
+SYNC_UPSTREAM = "refresh a relayed task from its provider; harmless for local engines"
+
+
+@router.get("/v1/tasks/{task_id}", response_model=TaskObject, responses=ERRORS, summary="Get a task",
+            openapi_extra={"parameters": [TASK_ID_PARAMETER, flag_parameter("sync_upstream", SYNC_UPSTREAM)]})
+async def get_task(request: Request) -> Response:
+    """`sync_upstream=true` refreshes relayed tasks from the provider; harmless for local engines.
+
+    This API's most frequent request: no dependency and no declared parameter (see api/deps.py)."""
+    caller = caller_of(request)
+    task_id: str = request.path_params["task_id"]
+    sync_upstream = query_flag(request, "sync_upstream")
+    runtime, service = caller.runtime, caller.service
+    task = await run_store(runtime, service.get, caller.owner, task_id)
     if sync_upstream and service.may_sync_upstream(task):
         task = await run_in_threadpool(service.sync_upstream, task)  # asks the provider over the network
     base = base_url(request, runtime)
@@ -32,19 +49,20 @@ async def get_task(task_id: str, request: Request, owner: Owner, runtime: Runtim
 
 
 @router.post("/v1/tasks/{task_id}/cancel", response_model=TaskObject, responses=ERRORS, summary="Cancel a task")
-async def cancel_task(task_id: str, request: Request, owner: Owner, runtime: RuntimeDep,
-                      service: ServiceDep) -> Response:
-    task = await run_in_threadpool(service.cancel, owner, task_id)  # a write: may wait for the write lock
+async def cancel_task(task_id: str, request: Request, caller: CallerDep) -> Response:
+    runtime, service = caller.runtime, caller.service
+    task = await run_in_threadpool(service.cancel, caller.owner, task_id)  # a write: may wait for the write lock
     return json_response(await run_store(runtime, present_task_at, task, base_url(request, runtime), runtime,
                                          service))
 
 
 @router.get("/v1/tasks", response_model=TaskList, responses=ERRORS, summary="List tasks, newest first")
-async def list_tasks(request: Request, owner: Owner, runtime: RuntimeDep, service: ServiceDep,
-                     status: StatusFilter | None = None, model: str | None = None,
+async def list_tasks(request: Request, caller: CallerDep, status: StatusFilter | None = None, model: str | None = None,
                      limit: Annotated[int, Query(ge=1, le=100)] = 20, after: str | None = None) -> Response:
+    runtime, service = caller.runtime, caller.service
+
     def page() -> TaskList:
-        tasks, has_more = service.list(owner, status, model, limit, after)
+        tasks, has_more = service.list(caller.owner, status, model, limit, after)
         base = base_url(request, runtime)
         data = [present_task_at(t, base, runtime, service) for t in tasks]
         return TaskList(data=data, has_more=has_more, last_id=tasks[-1].id if tasks else None)
@@ -53,7 +71,7 @@ async def list_tasks(request: Request, owner: Owner, runtime: RuntimeDep, servic
 
 
 @router.delete("/v1/tasks/{task_id}", response_model=TaskDeleted, responses=ERRORS, summary="Delete a task")
-async def delete_task(task_id: str, owner: Owner, service: ServiceDep) -> TaskDeleted:
+async def delete_task(task_id: str, caller: CallerDep) -> TaskDeleted:
     """Only terminal tasks; their files are removed too."""
-    await run_in_threadpool(service.delete, owner, task_id)
+    await run_in_threadpool(caller.service.delete, caller.owner, task_id)
     return TaskDeleted(id=task_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from refvid.api.deps import Owner, RuntimeDep, ServiceDep, json_response, parse_body, read_json_body, run_store
+from refvid.api.deps import caller_of, json_response, parse_body, read_json_body, run_store
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.inline_media import store_inline_media
 from refvid.api.limits import Limits
@@ -25,7 +25,9 @@ ERRORS = documented_errors(400, 401, 402, 409, 413, 422, 429, 503)
     openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/CreateVideoRequest"}}}}},
 )
-async def create_video(request: Request, owner: Owner, runtime: RuntimeDep, service: ServiceDep) -> Response:
+async def create_video(request: Request) -> Response:
+    caller = caller_of(request)  # not a dependency: a create's only parameter is its body (api/deps.py)
+    owner, runtime, service = caller.owner, caller.runtime, caller.service
     body = await read_json_body(request, runtime.settings.max_body_bytes)
     req = parse_body(CreateVideoRequest, body)
     served: dict[str, ModelOffer] = request.app.state.models  # from the composition root (no engine imports)

@@ -6,7 +6,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +69,19 @@ class SqliteStore(SqlStore):
 
     @contextmanager
     def transaction(self, write: bool) -> Iterator[Query]:
+        """Writes run in one `BEGIN IMMEDIATE` transaction. Reads run as autocommit statements, each with its
+        own snapshot, exactly as on PostgreSQL (READ COMMITTED): no caller may count on more, since the code
+        runs on both."""
         conn = self._conn()
 
         def query(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
             return [dict(row) for row in conn.execute(sql, tuple(params)).fetchall()]
 
-        with self._write_lock if write else nullcontext():
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        if not write:  # autocommit statements, as on PostgreSQL (a task poll is one statement)
+            yield query
+            return
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 yield query
             except BaseException:
