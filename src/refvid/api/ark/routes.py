@@ -34,6 +34,7 @@ from refvid.api.deps import (
     read_json_body,
     run_store,
 )
+from refvid.api.group_commit import GroupCommit
 from refvid.api.inline_media import store_inline_media
 from refvid.api.limits import Limits
 from refvid.api.present import base_url
@@ -77,8 +78,9 @@ async def create_task(request: Request) -> ArkTaskId:
     limits: Limits = request.app.state.limits  # open tasks and credit budget, as in the FoxAPI dialect
     spec, offer = submission.spec, submission.offer
     reserve_s = offer.reserved_seconds(spec.duration, spec.has_timed_references)
-    task, _ = await run_store(runtime, limits.submit, service, owner, spec, offer.engine, None,
-                              request_fingerprint(body), reserve_s)
+    commits: GroupCommit = request.app.state.group_commit  # durable before the answer
+    task, _ = await commits.run(limits.submit, service, owner, spec, offer.engine, None,
+                                request_fingerprint(body), reserve_s)
     return ArkTaskId(id=task.id)
 
 

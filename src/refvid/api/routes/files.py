@@ -30,7 +30,7 @@ from refvid.api.uploads import (
 from refvid.errors import ReferenceFailure
 from refvid.storage.signing import verify
 
-router = APIRouter()
+router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
 BASE64_BODY_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 64 * 1024  # base64 of the largest upload, plus JSON
 ERRORS = documented_errors(400, 401, 413, 422, 429, 507)
 # Served files are named and typed by us, never by the uploader: `nosniff` stops a browser from running an

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from refvid.api.deps import Owner, RuntimeDep
+from refvid.api.errors import documented_errors
 from refvid.api.schemas import ModelList, ModelObject
 from refvid.contract import COMMON_INPUTS, MODE_INPUTS, ModelOffer, mode_of
 
-router = APIRouter()
+router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
 
 
 @router.get("/v1/models", response_model=ModelList, summary="Models served here")

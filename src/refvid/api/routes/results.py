@@ -8,12 +8,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from refvid.api.deps import RuntimeDep
-from refvid.api.errors import ApiError
+from refvid.api.errors import ApiError, documented_errors
 from refvid.api.routes.files import SERVED_FILE_HEADERS
 from refvid.storage.signing import verify
 from refvid.tasks.model import TaskStatus
 
-router = APIRouter()
+router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
 MEDIA = {"video.mp4": ("video/mp4", "video_key"), "thumbnail.jpg": ("image/jpeg", "thumbnail_key")}
 
 

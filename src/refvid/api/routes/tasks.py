@@ -23,7 +23,7 @@ from refvid.api.errors import documented_errors
 from refvid.api.present import base_url, present_task_at
 from refvid.api.schemas import TaskDeleted, TaskList, TaskObject
 
-router = APIRouter()
+router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
 ERRORS = documented_errors(401, 404, 409, 422)
 StatusFilter = Literal["pending", "processing", "completed", "failed", "cancelled"]
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from refvid.api.deps import caller_of, json_response, parse_body, read_json_body, run_store
 from refvid.api.errors import ApiError, documented_errors
+from refvid.api.group_commit import GroupCommit
 from refvid.api.inline_media import store_inline_media
 from refvid.api.limits import Limits
 from refvid.api.present import base_url, present_task_at
@@ -15,7 +16,7 @@ from refvid.contract import ModelOffer
 from refvid.net.guard import destination_problem
 from refvid.tasks.service import request_fingerprint
 
-router = APIRouter()
+router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
 ERRORS = documented_errors(400, 401, 402, 409, 413, 422, 429, 503)
 
 
@@ -43,7 +44,8 @@ async def create_video(request: Request) -> Response:
     spec = await store_inline_media(spec, owner, runtime, request)  # data: URLs: size-checked, stored once
     limits: Limits = request.app.state.limits  # open tasks and credit budget (429 / 402), then submit
     reserve_s = offer.reserved_seconds(spec.duration, spec.has_timed_references)
-    task, _ = await run_store(runtime, limits.submit, service, owner, spec, offer.engine, idempotency_key,
-                              request_fingerprint(body), reserve_s)
+    commits: GroupCommit = request.app.state.group_commit  # durable before the 200
+    task, _ = await commits.run(limits.submit, service, owner, spec, offer.engine, idempotency_key,
+                                request_fingerprint(body), reserve_s)
     created = await run_store(runtime, present_task_at, task, base_url(request, runtime), runtime, service)
     return json_response(created, exclude_none=True, headers={"Location": f"/v1/tasks/{task.id}"})

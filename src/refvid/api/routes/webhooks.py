@@ -19,7 +19,7 @@ from refvid.tasks.service import TaskService
 from refvid.webhooks.dispatcher import Render, WebhookEvent, standard_body
 from refvid.webhooks.secrets import SecretInfo, WebhookSecrets
 
-router = APIRouter()
+router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
 ERRORS = documented_errors(401)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from refvid.tasks.migrations import MIGRATIONS
@@ -40,6 +40,11 @@ class StoreCore(ABC):
     def transaction(self, write: bool) -> AbstractContextManager[Query]:
         """A transaction yielding a `Query`; commits on exit, rolls back on an exception. `write=True` takes
         the write lock up front (SQLite BEGIN IMMEDIATE), so a read-then-write cannot deadlock on upgrade."""
+
+    def write_batch(self) -> AbstractContextManager[None]:
+        """Several writes of this thread in one transaction, each still undone alone if it raises (SQLite).
+        Elsewhere each write keeps its own transaction."""
+        return nullcontext()
 
     def close(self) -> None:
         """Release connections."""

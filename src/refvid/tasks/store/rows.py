@@ -8,6 +8,7 @@ or is cancelled.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -25,7 +26,7 @@ def task_from_row(row: dict[str, Any]) -> Task:
     return Task(
         id=row["id"],
         owner=row["owner"],
-        spec=TaskSpec.from_dict(json.loads(row["spec"])),
+        spec=spec_from_json(row["spec"]),
         engine=row["engine"],
         status=TaskStatus(row["status"]),
         progress=int(row["progress"]),
@@ -45,6 +46,13 @@ def task_from_row(row: dict[str, Any]) -> Task:
         request_hash=row["request_hash"],
         credits=int(row["credits"]),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def spec_from_json(text: str) -> TaskSpec:
+    """A task's spec is written once and never changed, while every poll of the task reads it: each text is
+    decoded once (while it stays among the 4,096 most recently read). `TaskSpec` is frozen, so sharing is safe."""
+    return TaskSpec.from_dict(json.loads(text))
 
 
 def record_status_changes(q: Query, rows: Sequence[dict[str, Any]], now: float) -> None:

@@ -81,9 +81,34 @@ class SqliteStore(SqlStore):
             yield query
             return
         with self._write_lock:
+            if conn.in_transaction:  # inside `write_batch`: a savepoint, undone alone on an exception
+                conn.execute("SAVEPOINT refvid_write")
+                try:
+                    yield query
+                except BaseException:
+                    conn.execute("ROLLBACK TO refvid_write")
+                    conn.execute("RELEASE refvid_write")
+                    raise
+                conn.execute("RELEASE refvid_write")
+                return
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield query
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def write_batch(self) -> Iterator[None]:
+        """One transaction around several writes of this thread, each of which still behaves as its own
+        transaction (a savepoint, rolled back alone if it raises): N creates pay for one COMMIT instead of N.
+        Nothing in it is durable, or visible to other connections, before the batch commits."""
+        conn = self._conn()
+        with self._write_lock:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
