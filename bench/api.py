@@ -1,17 +1,19 @@
 """Create-task and get-task throughput and latency under wrk: `refvid serve --workers 0` next to a bare FastAPI
 app returning the same JSON, measured in the same run on the same machine.
 
-    .venv/bin/python bench/api.py [--duration 10] [--connections 64] [--database-url postgresql://…]
+    .venv/bin/python bench/api.py [--duration 10] [--connections 64] [--database-url postgresql://… | --postgres]
                                   [--api-workers N] [--limits default|off]
 
 The load generator is wrk (Debian package `wrk`; `./run bench` installs it), written in C, so the baseline is
 capped by the server and not by its own client. Per-key limits are switched off unless `--limits default`.
 Prints a table of requests/s, p50/p99 latency (ms), non-2xx answers and the ratio to the bare app.
+`--postgres` starts a throwaway PostgreSQL server (tests/support/pg_server.py, fsync off) for the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,27 +139,43 @@ def start_servers(args: argparse.Namespace, tmp: Path) -> tuple[list[subprocess.
     return procs, f"http://127.0.0.1:{ours}", f"http://127.0.0.1:{bare}"
 
 
+@contextlib.contextmanager
+def throwaway_postgres(args: argparse.Namespace) -> Iterator[None]:
+    """With --postgres and no --database-url: a private server for this run, in args.database_url."""
+    if not args.postgres or args.database_url:
+        yield
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, for tests.support
+    from tests.support.pg_server import private_server
+
+    with private_server() as server:
+        args.database_url = server.create_database()
+        yield
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10, help="seconds per row")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--database-url", default=None, help="refvid's store (default: SQLite in a temp dir)")
+    parser.add_argument("--postgres", action="store_true", help="a throwaway PostgreSQL server as the store")
     parser.add_argument("--api-workers", type=int, default=1)
     parser.add_argument("--limits", choices=("off", "default"), default="off")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk not found: apt-get install wrk (./run bench installs it)")
     tmp = Path(tempfile.mkdtemp(prefix="refvid-bench-"))
-    procs, ours, bare = start_servers(args, tmp)
-    try:
-        wait_ready(f"{ours}/healthz")
-        wait_ready(f"{bare}/docs")
-        rows = measure(bare, "bare FastAPI", args, tmp) + measure(ours, "refvid", args, tmp)
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait(10)
+    with throwaway_postgres(args):
+        procs, ours, bare = start_servers(args, tmp)
+        try:
+            wait_ready(f"{ours}/healthz")
+            wait_ready(f"{bare}/docs")
+            rows = measure(bare, "bare FastAPI", args, tmp) + measure(ours, "refvid", args, tmp)
+        finally:
+            for proc in procs:
+                proc.terminate()
+                proc.wait(10)
     store = "PostgreSQL" if args.database_url else "SQLite"
     print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, {store}, limits {args.limits}, "
           f"{args.api_workers} API process(es), {os.cpu_count()} CPUs")

@@ -109,7 +109,7 @@ async def _method_not_allowed(request: Request, _: Exception) -> JSONResponse:
     # The path's own routes: those of the first template that matches (`/v1/files/upload/stream` is not also
     # `/v1/files/{file_id}/{name}`, whose GET the document lists under that template only).
     template = matching[0].path if matching else None
-    allowed = sorted({method for route in matching if route.path == template for method in route.methods})
+    allowed = sorted({method for route in matching if route.path == template for method in route.methods or ()})
     return error_response(405, "Method Not Allowed", "method_not_allowed", headers={"Allow": ", ".join(allowed)})
 
 

@@ -109,6 +109,8 @@ TASK_ID_PARAMETER: dict[str, Any] = {"name": "task_id", "in": "path", "required"
 def query_flag(request: Request, name: str) -> bool:
     """A boolean query parameter read as FastAPI reads a declared `bool` (`true`/`1`/`yes`/`on`, `false`/
     `0`/`no`/`off`, any case; else 422 naming it), for routes that read their parameters themselves."""
+    if not request.scope.get("query_string"):  # most polls carry none: skip parsing one
+        return False
     raw = request.query_params.get(name)
     if raw is None:
         return False

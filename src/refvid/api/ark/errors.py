@@ -17,9 +17,9 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 
 from refvid.api.errors import ApiError
+from refvid.api.routing import LeanRoute
 from refvid.errors import Conflict, NotFound, RefvidError, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ def _request_validation(errors: list[dict[str, Any]]) -> ArkError:
     return invalid(param, str(first.get("msg", "invalid value")))
 
 
-class ArkRoute(APIRoute):
+class ArkRoute(LeanRoute):
     """An APIRoute whose errors — its own, its dependencies' (authentication, rate limits) and FastAPI's
     parameter validation — are answered in Ark's shape."""
 

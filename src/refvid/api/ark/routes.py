@@ -65,7 +65,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
              responses=_errors(400, 401, 403, 404, 413, 429, 503),
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": inline_schema(ArkCreateRequest)}}}})
-async def create_task(request: Request) -> ArkTaskId:
+async def create_task(request: Request) -> Response:
     caller = caller_of(request)  # not a dependency: a create's only parameter is its body (api/deps.py)
     owner, runtime, service = caller.owner, caller.runtime, caller.service
     body = await read_json_body(request, runtime.settings.max_body_bytes)
@@ -81,7 +81,7 @@ async def create_task(request: Request) -> ArkTaskId:
     commits: GroupCommit = request.app.state.group_commit  # durable before the answer
     task, _ = await commits.run(limits.submit, service, owner, spec, offer.engine, None,
                                 request_fingerprint(body), reserve_s)
-    return ArkTaskId(id=task.id)
+    return json_response(ArkTaskId(id=task.id))
 
 
 @router.get(f"{TASKS}/{{task_id}}", response_model=ArkTask, response_model_exclude_none=True,

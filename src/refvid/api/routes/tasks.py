@@ -21,9 +21,10 @@ from refvid.api.deps import (
 )
 from refvid.api.errors import documented_errors
 from refvid.api.present import base_url, present_task_at
+from refvid.api.routing import LeanRoute
 from refvid.api.schemas import TaskDeleted, TaskList, TaskObject
 
-router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
+router = APIRouter(route_class=LeanRoute, responses=documented_errors(429))  # 429: rate limits
 ERRORS = documented_errors(401, 404, 409, 422)
 StatusFilter = Literal["pending", "processing", "completed", "failed", "cancelled"]
 

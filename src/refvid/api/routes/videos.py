@@ -10,13 +10,14 @@ from refvid.api.group_commit import GroupCommit
 from refvid.api.inline_media import store_inline_media
 from refvid.api.limits import Limits
 from refvid.api.present import base_url, present_task_at
+from refvid.api.routing import LeanRoute
 from refvid.api.schemas import CreateVideoRequest, TaskObject
 from refvid.api.validation import build_task_spec, validate_create
 from refvid.contract import ModelOffer
 from refvid.net.guard import destination_problem
 from refvid.tasks.service import request_fingerprint
 
-router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
+router = APIRouter(route_class=LeanRoute, responses=documented_errors(429))  # 429: rate limits
 ERRORS = documented_errors(400, 401, 402, 409, 413, 422, 429, 503)
 
 
