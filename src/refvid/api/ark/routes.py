@@ -93,10 +93,17 @@ async def get_task(request: Request) -> Response:
     caller = caller_of(request)
     task_id: str = request.path_params["task_id"]
     runtime, service = caller.runtime, caller.service
-    task = await run_store(runtime, _owned, service, caller.owner, task_id)
-    if service.may_sync_upstream(task):
-        task = await run_in_threadpool(service.sync_upstream, task)  # asks the provider over the network
-    return json_response(present_ark_task(task, base_url(request, runtime), runtime), exclude_none=True)
+    base = base_url(request, runtime)
+
+    def read() -> ArkTask | Task:  # as in api/routes/tasks.py: one store call unless the provider is asked
+        task = _owned(service, caller.owner, task_id)
+        return task if service.may_sync_upstream(task) else present_ark_task(task, base, runtime)
+
+    answer = await run_store(runtime, read)
+    if isinstance(answer, Task):
+        task = await run_in_threadpool(service.sync_upstream, answer)  # asks the provider over the network
+        answer = present_ark_task(task, base, runtime)
+    return json_response(answer, exclude_none=True)
 
 
 @router.get(TASKS, response_model=ArkTaskList, response_model_exclude_none=True,

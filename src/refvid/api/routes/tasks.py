@@ -23,6 +23,7 @@ from refvid.api.errors import documented_errors
 from refvid.api.present import base_url, present_task_at
 from refvid.api.routing import LeanRoute
 from refvid.api.schemas import TaskDeleted, TaskList, TaskObject
+from refvid.tasks.model import Task
 
 router = APIRouter(route_class=LeanRoute, responses=documented_errors(429))  # 429: rate limits
 ERRORS = documented_errors(401, 404, 409, 422)
@@ -42,11 +43,21 @@ async def get_task(request: Request) -> Response:
     task_id: str = request.path_params["task_id"]
     sync_upstream = query_flag(request, "sync_upstream")
     runtime, service = caller.runtime, caller.service
-    task = await run_store(runtime, service.get, caller.owner, task_id)
-    if sync_upstream and service.may_sync_upstream(task):
-        task = await run_in_threadpool(service.sync_upstream, task)  # asks the provider over the network
     base = base_url(request, runtime)
-    return json_response(await run_store(runtime, present_task_at, task, base, runtime, service))
+
+    def read() -> TaskObject | Task:
+        """The answer, read and built in one store call (one thread-pool hop on PostgreSQL); or the task,
+        when its provider must be asked first, off the event loop."""
+        task = service.get(caller.owner, task_id)
+        if sync_upstream and service.may_sync_upstream(task):
+            return task
+        return present_task_at(task, base, runtime, service)
+
+    answer = await run_store(runtime, read)
+    if isinstance(answer, Task):
+        task = await run_in_threadpool(service.sync_upstream, answer)  # asks the provider over the network
+        answer = await run_store(runtime, present_task_at, task, base, runtime, service)
+    return json_response(answer)
 
 
 @router.post("/v1/tasks/{task_id}/cancel", response_model=TaskObject, responses=ERRORS, summary="Cancel a task")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from refvid.api.deps import caller_of, json_response, parse_body, read_json_body, run_store
+from refvid.api.deps import caller_of, json_response, parse_body, read_json_body
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.group_commit import GroupCommit
 from refvid.api.inline_media import store_inline_media
@@ -45,8 +45,12 @@ async def create_video(request: Request) -> Response:
     spec = await store_inline_media(spec, owner, runtime, request)  # data: URLs: size-checked, stored once
     limits: Limits = request.app.state.limits  # open tasks and credit budget (429 / 402), then submit
     reserve_s = offer.reserved_seconds(spec.duration, spec.has_timed_references)
-    commits: GroupCommit = request.app.state.group_commit  # durable before the 200
-    task, _ = await commits.run(limits.submit, service, owner, spec, offer.engine, idempotency_key,
-                                request_fingerprint(body), reserve_s)
-    created = await run_store(runtime, present_task_at, task, base_url(request, runtime), runtime, service)
-    return json_response(created, exclude_none=True, headers={"Location": f"/v1/tasks/{task.id}"})
+    base, fingerprint = base_url(request, runtime), request_fingerprint(body)
+
+    def submit() -> TaskObject:  # written and presented in one store call (one thread-pool hop on PostgreSQL)
+        task, _ = limits.submit(service, owner, spec, offer.engine, idempotency_key, fingerprint, reserve_s)
+        return present_task_at(task, base, runtime, service)
+
+    commits: GroupCommit = request.app.state.group_commit
+    created = await commits.run(submit)  # durable before the 200
+    return json_response(created, exclude_none=True, headers={"Location": f"/v1/tasks/{created.id}"})
