@@ -82,10 +82,8 @@ class LocalWaker(_Generation):
         for peer in peers:
             if peer == str(self._path):
                 continue
-            try:
-                with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-                    s.setblocking(False)
-                    s.sendto(b"1", peer)
+            try:  # from our own socket, without waiting: no socket to open and close per peer and create
+                self._sock.sendto(b"1", socket.MSG_DONTWAIT, peer)
             except ConnectionRefusedError:
                 Path(peer).unlink(missing_ok=True)  # a dead process left its socket behind
             except (BlockingIOError, FileNotFoundError, OSError):
