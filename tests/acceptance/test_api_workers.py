@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import statistics
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,3 +50,18 @@ def test_two_api_processes_share_the_port_the_store_and_one_worker(server: Serve
     with sqlite3.connect(server.data_dir / "refvid.db") as db:
         assert db.execute("SELECT COUNT(*) FROM workers").fetchone()[0] == 1
     assert "Traceback" not in server.stop()
+
+
+def test_every_api_process_answers_without_waiting_for_delayed_acks(server: Server) -> None:
+    """The port the processes share is made by uvicorn without `IPPROTO_TCP`, so asyncio leaves Nagle on:
+    an answer's second write (its body) then waited ~40 ms for the client's delayed ACK (api/edge.py)."""
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as client:
+        body = {"model": "seedance-2.0-reference-to-video", "prompt": "@Image1 waits", "resolution": "480p",
+                "image_urls": ["https://example.com/a.png"]}
+        task_id = client.post("/v1/videos/generations", json=body).json()["id"]
+        durations = []
+        for _ in range(40):  # one kept-alive connection: whichever process accepted it answers them all
+            started = time.perf_counter()
+            assert client.get(f"/v1/tasks/{task_id}").status_code == 200
+            durations.append(time.perf_counter() - started)
+    assert statistics.median(durations) < 0.02, durations  # with Nagle: ≥ 0.04 s each

@@ -17,6 +17,8 @@ A closed connection reaches the app as a client disconnect (logged as one line, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from typing import Any
 
 HEADER_TIMEOUT_S = 10.0
@@ -49,6 +51,7 @@ class DeadlineProtocol(_Base):
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
+        _no_delay(transport)
         self._phase_started = self._last_data = self.loop.time()
         _watch(self)
 
@@ -80,6 +83,17 @@ class DeadlineProtocol(_Base):
                 self._last_data = now
             if now - self._last_data >= BODY_IDLE_TIMEOUT_S or now - self._cycle_started >= BODY_TOTAL_TIMEOUT_S:
                 self.transport.close()
+
+
+def _no_delay(transport: Any) -> None:
+    """TCP_NODELAY on every TCP connection. asyncio sets it only when the listening socket was made with
+    `proto=IPPROTO_TCP`, and the one uvicorn shares between `--api-workers` processes is made with proto 0:
+    there, each answer (headers, then body: two writes) waited ~40 ms for the client's delayed ACK, and two
+    processes answered 1,450 polls a second where one answered 4,400."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 _open: set[DeadlineProtocol] = set()
