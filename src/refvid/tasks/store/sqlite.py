@@ -80,39 +80,32 @@ class SqliteStore(SqlStore):
         if not write:  # autocommit statements, as on PostgreSQL (a task poll is one statement)
             yield query
             return
-        with self._write_lock:
-            if conn.in_transaction:  # inside `write_batch`: a savepoint, undone alone on an exception
-                conn.execute("SAVEPOINT refvid_write")
-                try:
-                    yield query
-                except BaseException:
-                    conn.execute("ROLLBACK TO refvid_write")
-                    conn.execute("RELEASE refvid_write")
-                    raise
-                conn.execute("RELEASE refvid_write")
-                return
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield query
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._atomic(conn):
+            yield query
 
     @contextmanager
     def write_batch(self) -> Iterator[None]:
         """One transaction around several writes of this thread, each of which still behaves as its own
         transaction (a savepoint, rolled back alone if it raises): N creates pay for one COMMIT instead of N.
         Nothing in it is durable, or visible to other connections, before the batch commits."""
-        conn = self._conn()
+        with self._atomic(self._conn()):
+            yield
+
+    @contextmanager
+    def _atomic(self, conn: sqlite3.Connection) -> Iterator[None]:
+        """Under the write lock: a `BEGIN IMMEDIATE` transaction; or, inside one already open on this connection
+        (`write_batch`), a savepoint, undone alone on an exception."""
         with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
+            nested = conn.in_transaction
+            conn.execute("SAVEPOINT refvid_write" if nested else "BEGIN IMMEDIATE")
             try:
                 yield
             except BaseException:
-                conn.execute("ROLLBACK")
+                conn.execute("ROLLBACK TO refvid_write" if nested else "ROLLBACK")
+                if nested:
+                    conn.execute("RELEASE refvid_write")
                 raise
-            conn.execute("COMMIT")
+            conn.execute("RELEASE refvid_write" if nested else "COMMIT")
 
     def close(self) -> None:
         with self._lock:
