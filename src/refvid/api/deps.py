@@ -68,10 +68,6 @@ def authenticated_owner(request: Request) -> str:
     return owner
 
 
-async def authenticate(request: Request) -> str:
-    return authenticated_owner(request)
-
-
 @dataclass(frozen=True, slots=True)
 class Caller:
     """An authenticated request's key id (`owner`) and the services that answer it."""
@@ -180,7 +176,6 @@ def parse_body(model: type[ModelT], body: dict[str, Any]) -> ModelT:
         raise RequestValidationError(exc.errors()) from exc
 
 
-Owner = Annotated[str, Depends(authenticate)]
 CallerDep = Annotated[Caller, Depends(caller)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 ServiceDep = Annotated[TaskService, Depends(get_service)]

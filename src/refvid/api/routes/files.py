@@ -12,7 +12,7 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from refvid.api.deps import Owner, RuntimeDep, parse_body, read_json_body
+from refvid.api.deps import CallerDep, RuntimeDep, parse_body, read_json_body
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.multipart_stream import receive_multipart
 from refvid.api.schemas import FileObject, UploadBase64Request, UploadUrlRequest
@@ -39,7 +39,8 @@ SERVED_FILE_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "pr
 
 
 @router.post("/v1/files/upload/stream", response_model=FileObject, responses=ERRORS, summary="Upload (multipart)")
-async def upload_stream(request: Request, owner: Owner, runtime: RuntimeDep) -> FileObject:
+async def upload_stream(request: Request, caller: CallerDep) -> FileObject:
+    owner, runtime = caller.owner, caller.runtime
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and (len(declared) > 18 or int(declared) > MAX_UPLOAD_BYTES + 64 * 1024):
         raise too_large()
@@ -58,7 +59,8 @@ async def upload_stream(request: Request, owner: Owner, runtime: RuntimeDep) -> 
 @router.post("/v1/files/upload/base64", response_model=FileObject, responses=ERRORS, summary="Upload (base64)",
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": {"$ref": "#/components/schemas/UploadBase64Request"}}}}})
-async def upload_base64(request: Request, owner: Owner, runtime: RuntimeDep) -> FileObject:
+async def upload_base64(request: Request, caller: CallerDep) -> FileObject:
+    owner, runtime = caller.owner, caller.runtime
     slots = UploadSlots.of(request)
     async with slots.slot(owner, "body", BODY_UPLOADS_PER_KEY):
         req = parse_body(UploadBase64Request, await read_json_body(request, BASE64_BODY_BYTES))
@@ -79,8 +81,9 @@ async def upload_base64(request: Request, owner: Owner, runtime: RuntimeDep) -> 
 @router.post("/v1/files/upload/url", response_model=FileObject, responses=ERRORS, summary="Upload from a URL",
              openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
                  "schema": {"$ref": "#/components/schemas/UploadUrlRequest"}}}}})
-async def upload_url(request: Request, owner: Owner, runtime: RuntimeDep) -> FileObject:
+async def upload_url(request: Request, caller: CallerDep) -> FileObject:
     """The fetch runs on the upload pool, never on a request thread, and each key has a few at a time."""
+    owner, runtime = caller.owner, caller.runtime
     req = parse_body(UploadUrlRequest, await read_json_body(request, BASE64_BODY_BYTES))  # data: URLs too
     slots = UploadSlots.of(request)
     base = request_base(request, runtime)

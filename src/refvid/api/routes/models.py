@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from refvid.api.deps import Owner, RuntimeDep
+from refvid.api.deps import CallerDep, RuntimeDep
 from refvid.api.errors import documented_errors
 from refvid.api.schemas import ModelList, ModelObject
 from refvid.contract import COMMON_INPUTS, MODE_INPUTS, ModelOffer, mode_of
@@ -14,7 +14,7 @@ router = APIRouter(responses=documented_errors(429))  # any authenticated reques
 
 
 @router.get("/v1/models", response_model=ModelList, summary="Models served here")
-def list_models(_: Owner, request: Request) -> ModelList:
+def list_models(_: CallerDep, request: Request) -> ModelList:
     """What the composition root put in `app.state.models`: the API never imports an engine to know it."""
     offers: dict[str, ModelOffer] = request.app.state.models
     return ModelList(data=[_model_object(offer) for offer in offers.values()])
