@@ -24,6 +24,7 @@ from refvid.api.errors import ApiError
 from refvid.api.json_body import TooDeep, parse_json
 from refvid.api.limits import Limits
 from refvid.runtime import Runtime
+from refvid.tasks.model import Task
 from refvid.tasks.service import TaskService
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -95,6 +96,24 @@ async def run_store(runtime: Runtime, call: Callable[P, T], *args: P.args, **kwa
     if runtime.store.answers_locally:
         return call(*args, **kwargs)
     return await run_in_threadpool(call, *args, **kwargs)
+
+
+async def present_polled(caller: Caller, fetch: Callable[[], Task], present: Callable[[Task], ModelT], *,
+                         sync_upstream: bool) -> ModelT:
+    """A poll's answer, `present(fetch())`, read and built in one store call (one thread-pool hop on
+    PostgreSQL). With `sync_upstream`, a relayed task still processing is first refreshed from its provider,
+    on the thread pool, never on the event loop."""
+    service = caller.service
+
+    def read() -> ModelT | Task:
+        task = fetch()
+        return task if sync_upstream and service.may_sync_upstream(task) else present(task)
+
+    answer = await run_store(caller.runtime, read)
+    if isinstance(answer, Task):
+        task = await run_in_threadpool(service.sync_upstream, answer)  # asks the provider over the network
+        return await run_store(caller.runtime, present, task)
+    return answer
 
 
 _FLAG: TypeAdapter[bool] = TypeAdapter(bool)

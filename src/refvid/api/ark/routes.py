@@ -18,7 +18,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from refvid.api.ark.errors import ArkError, ArkRoute, invalid, not_found
 from refvid.api.ark.frames import last_frame_file
@@ -31,8 +30,8 @@ from refvid.api.deps import (
     RuntimeDep,
     caller_of,
     json_response,
+    present_polled,
     read_json_body,
-    run_store,
 )
 from refvid.api.group_commit import GroupCommit
 from refvid.api.inline_media import store_inline_media
@@ -94,15 +93,8 @@ async def get_task(request: Request) -> Response:
     task_id: str = request.path_params["task_id"]
     runtime, service = caller.runtime, caller.service
     base = base_url(request, runtime)
-
-    def read() -> ArkTask | Task:  # as in api/routes/tasks.py: one store call unless the provider is asked
-        task = _owned(service, caller.owner, task_id)
-        return task if service.may_sync_upstream(task) else present_ark_task(task, base, runtime)
-
-    answer = await run_store(runtime, read)
-    if isinstance(answer, Task):
-        task = await run_in_threadpool(service.sync_upstream, answer)  # asks the provider over the network
-        answer = present_ark_task(task, base, runtime)
+    answer = await present_polled(caller, lambda: _owned(service, caller.owner, task_id),
+                                  lambda task: present_ark_task(task, base, runtime), sync_upstream=True)
     return json_response(answer, exclude_none=True)
 
 

@@ -16,6 +16,7 @@ from refvid.api.deps import (
     caller_of,
     flag_parameter,
     json_response,
+    present_polled,
     query_flag,
     run_store,
 )
@@ -23,7 +24,6 @@ from refvid.api.errors import documented_errors
 from refvid.api.present import base_url, present_task_at
 from refvid.api.routing import LeanRoute
 from refvid.api.schemas import TaskDeleted, TaskList, TaskObject
-from refvid.tasks.model import Task
 
 router = APIRouter(route_class=LeanRoute, responses=documented_errors(429))  # 429: rate limits
 ERRORS = documented_errors(401, 404, 409, 422)
@@ -44,19 +44,9 @@ async def get_task(request: Request) -> Response:
     sync_upstream = query_flag(request, "sync_upstream")
     runtime, service = caller.runtime, caller.service
     base = base_url(request, runtime)
-
-    def read() -> TaskObject | Task:
-        """The answer, read and built in one store call (one thread-pool hop on PostgreSQL); or the task,
-        when its provider must be asked first, off the event loop."""
-        task = service.get(caller.owner, task_id)
-        if sync_upstream and service.may_sync_upstream(task):
-            return task
-        return present_task_at(task, base, runtime, service)
-
-    answer = await run_store(runtime, read)
-    if isinstance(answer, Task):
-        task = await run_in_threadpool(service.sync_upstream, answer)  # asks the provider over the network
-        answer = await run_store(runtime, present_task_at, task, base, runtime, service)
+    answer = await present_polled(caller, lambda: service.get(caller.owner, task_id),
+                                  lambda task: present_task_at(task, base, runtime, service),
+                                  sync_upstream=sync_upstream)
     return json_response(answer)
 
 
