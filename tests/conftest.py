@@ -26,6 +26,7 @@ from tests.support.apps import api_app
 from tests.support.keys import API_KEY, OTHER_KEY
 from tests.support.media_servers import MediaServer, PortTrap
 from tests.support.pg_server import pg_server  # noqa: F401  (session fixture, shared by every test module)
+from tests.support.servers import Server, env_for
 from tests.support.webhooks import Receiver, start_dispatcher
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -68,6 +69,14 @@ def server() -> Iterator[MediaServer]:
     srv = MediaServer().start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def refvid_server(tmp_path: Path) -> Iterator[Server]:
+    """`refvid serve` in a subprocess, on a fresh data folder with the default test environment."""
+    running = Server(tmp_path / "data", env_for()).start()
+    yield running
+    running.stop()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ by their signed URLs and their decoded frames measured (phase correlation, featu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,7 +14,7 @@ import pytest
 
 from tests.support import media_factory as mf
 from tests.support.frame_motion import decode_rgb, saturation, similarity, travel, warmth
-from tests.support.servers import KEY, Server, env_for, wait_terminal
+from tests.support.servers import KEY, Server, wait_terminal
 
 pytestmark = pytest.mark.slow
 
@@ -32,19 +31,12 @@ PROMPTS = {
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path / "data", env_for()).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def clips(server: Server, media_server: tuple[str, Path], tmp_path: Path) -> dict[str, list[np.ndarray]]:
+def clips(refvid_server: Server, media_server: tuple[str, Path], tmp_path: Path) -> dict[str, list[np.ndarray]]:
     """Every prompt of `PROMPTS` rendered by the server, decoded."""
     base, folder = media_server
     mf.make_image(folder / "photo.png", 1200, 800, seed=15)
     out: dict[str, list[np.ndarray]] = {}
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as client:
+    with httpx.Client(base_url=refvid_server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as client:
         ids = {}
         for name, prompt in PROMPTS.items():
             body = {"model": "seedance-2.0-reference-to-video", "prompt": prompt,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,6 @@ from tests.support.servers import KEY, Server, env_for, wait_terminal
 from tests.support.video_checks import assert_contract
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path / "data", env_for()).start()
-    yield running
-    running.stop()
 
 
 @pytest.fixture
@@ -50,9 +42,9 @@ def foxapi_request(base: str, **changes: Any) -> dict[str, Any]:
     ({"resolution": "480p", "ratio": "9:16", "duration": 4, "generate_audio": False}, (496, 864), 4, False),
     ({"resolution": "480p", "ratio": "21:9", "duration": 4}, (992, 432), 4, True),
 ])
-def test_foxapi_request_completes(server: Server, refs: str, tmp_path: Path, changes: dict[str, Any],
+def test_foxapi_request_completes(refvid_server: Server, refs: str, tmp_path: Path, changes: dict[str, Any],
                                   size: tuple[int, int], duration: int, audio: bool) -> None:
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as client:
+    with httpx.Client(base_url=refvid_server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as client:
         created = client.post("/v1/videos/generations", json=foxapi_request(refs, **changes))
         assert created.status_code == 200, created.text
         task = wait_terminal(client, created.json()["id"])

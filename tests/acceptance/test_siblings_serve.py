@@ -3,7 +3,6 @@ task complete with conformant MP4s, and image-to-video lands on the client's fir
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,20 +14,14 @@ from refvid.engines.compositor.first_last import load_rgb
 from refvid.engines.compositor.framing import fit_frame
 from tests.support import media_factory as mf
 from tests.support.compositor import decode_frames
-from tests.support.servers import KEY, Server, env_for, wait_terminal
+from tests.support.servers import KEY, Server, wait_terminal
 from tests.support.video_checks import assert_contract
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path / "data", env_for()).start()
-    yield running
-    running.stop()
-
-
-def test_text_and_image_to_video_complete(server: Server, media_server: tuple[str, Path], tmp_path: Path) -> None:
+def test_text_and_image_to_video_complete(refvid_server: Server, media_server: tuple[str, Path],
+                                          tmp_path: Path) -> None:
     base, folder = media_server
     mf.write_image(folder / "first.png", mf.textured_rgb(600, 800, seed=5, tint=(220, 180, 40)))
     mf.write_image(folder / "last.png", mf.textured_rgb(600, 800, seed=6, tint=(30, 160, 90)))
@@ -38,7 +31,7 @@ def test_text_and_image_to_video_complete(server: Server, media_server: tuple[st
         "i2v": {"model": FAST_IMAGE_MODEL, "image_url": f"{base}/first.png", "end_image_url": f"{base}/last.png",
                 "resolution": "480p", "duration": 4, "generate_audio": False},
     }
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as client:
+    with httpx.Client(base_url=refvid_server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30) as client:
         ids = {}
         for name, body in bodies.items():
             created = client.post("/v1/videos/generations", json=body)

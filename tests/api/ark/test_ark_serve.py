@@ -5,7 +5,6 @@ documented way (`Ark(base_url=f"{server}/api/v3", api_key=...)`, nothing of ours
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -13,21 +12,14 @@ import pytest
 from volcenginesdkarkruntime import Ark
 from volcenginesdkarkruntime._exceptions import ArkBadRequestError, ArkNotFoundError
 
-from tests.support.servers import KEY, Server, env_for
+from tests.support.servers import KEY, Server
 from tests.support.video_checks import assert_contract
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = Server(tmp_path / "data", env_for()).start()
-    yield running
-    running.stop()
-
-
-def test_official_sdk_against_refvid_serve(server: Server, references: dict[str, str], tmp_path: Path) -> None:
-    with Ark(base_url=f"{server.url}/api/v3", api_key=KEY) as client:
+def test_official_sdk_against_refvid_serve(refvid_server: Server, references: dict[str, str], tmp_path: Path) -> None:
+    with Ark(base_url=f"{refvid_server.url}/api/v3", api_key=KEY) as client:
         walk_the_acceptance_path(client, references, tmp_path)
 
 
