@@ -226,3 +226,34 @@ ARK_MAX_PAGE_SIZE = 500  # list: page_num and page_size are 1–500
 ARK_DEFAULT_PAGE_SIZE = 10
 ARK_LIST_WINDOW_S = 7 * 86400  # list shows the tasks of the last 7 days, as Ark does
 ARK_PIXELS_PER_TOKEN = 1024  # usage: width × height × frames / 1024 tokens, the rule Ark bills video by
+
+
+# ---------------------------------------------------------------------------------------------------------
+# OpenAI `/v1/videos` dialect (the shape OpenAI's video API defined and SGLang, vLLM-Omni and LiteLLM serve;
+# spec §10). A request without `model` gets `DEFAULT_MODEL`'s tier in the mode its inputs ask for
+# (`openai_default_model`): a prompt alone cannot go to a reference-to-video model.
+
+OpenAIStatus = Literal["queued", "in_progress", "completed", "failed"]
+OPENAI_STATUSES: tuple[OpenAIStatus, ...] = ("queued", "in_progress", "completed", "failed")
+OPENAI_DEFAULT_SECONDS = 4  # what OpenAI's API and the SDK document when `seconds` is left out
+OPENAI_VARIANTS = ("video", "thumbnail")  # GET /v1/videos/{id}/content?variant= (no spritesheet here)
+OPENAI_MAX_PAGE_SIZE = 100
+OPENAI_DEFAULT_PAGE_SIZE = 20
+# `openai-poll-after-ms`: a tenth of the estimated time left, within these bounds.
+OPENAI_POLL_MIN_MS, OPENAI_POLL_MAX_MS = 500, 5000
+
+
+def openai_default_model(mode: Mode) -> str:
+    """The model a `/v1/videos` request without `model` runs on: the default model's tier, in `mode`."""
+    return sibling(DEFAULT_MODEL, mode)
+
+
+def size_name(width: int, height: int) -> str:
+    """`WxH`, the OpenAI dialect's name of an output size."""
+    return f"{width}x{height}"
+
+
+def sizes_of(resolutions: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """Every `WxH` size the pixel-size table gives these resolutions → (resolution, ratio)."""
+    return {size_name(*SIZES[resolution][ratio]): (resolution, ratio)
+            for resolution in resolutions for ratio in RATIOS}

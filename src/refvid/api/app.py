@@ -20,6 +20,7 @@ from refvid.api.errors import error_response, install_error_handlers
 from refvid.api.group_commit import GroupCommit
 from refvid.api.limits import Limits
 from refvid.api.observability import install_observability
+from refvid.api.openai import routes as openai_routes
 from refvid.api.routes import files, results, tasks, videos, webhooks
 from refvid.api.routes import models as model_routes
 from refvid.config import Settings
@@ -79,10 +80,11 @@ def create_app(settings: Settings, runtime: Runtime, models: Mapping[str, ModelO
     app.state.group_commit = GroupCommit(runtime.store)
     app.state.webhook_secrets = WebhookSecrets(runtime.store, settings.webhook_secret_grace_s)
     install_observability(app, settings, runtime)
-    # The routes go straight into the app's route table, the Ark dialect's (spec §9) last. `include_router`
+    # The routes go straight into the app's route table, the Ark (§9) and OpenAI (§10) dialects' last (an
+    # OpenAI route never matches FoxAPI's `/v1/videos/generations`: api/openai/errors.py). `include_router`
     # would wrap each router in a branch that FastAPI matches twice per request (5 % of a task poll), and
     # these routers have no prefix or dependencies for it to apply.
-    for module in (videos, tasks, model_routes, results, files, webhooks, ark_routes):
+    for module in (videos, tasks, model_routes, results, files, webhooks, ark_routes, openai_routes):
         app.router.routes.extend(module.router.routes)
     if (WEB_DIR / "index.html").is_file():
         app.router.routes.append(_WebMount("/", app=StaticFiles(directory=WEB_DIR, html=True), name="web"))
@@ -118,13 +120,15 @@ def _document_request_bodies(app: FastAPI) -> None:
     request models; put those models in components.schemas so the references resolve (found by schemathesis:
     the create request was missing from /openapi.json)."""
     from refvid.api import schemas
+    from refvid.api.openai.schemas import OpenAICreateRequest
 
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             components = build().setdefault("components", {}).setdefault("schemas", {})
-            for model in (schemas.CreateVideoRequest, schemas.UploadBase64Request, schemas.UploadUrlRequest):
+            for model in (schemas.CreateVideoRequest, schemas.UploadBase64Request, schemas.UploadUrlRequest,
+                          OpenAICreateRequest):
                 schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 for name, sub_schema in schema.pop("$defs", {}).items():
                     components.setdefault(name, sub_schema)

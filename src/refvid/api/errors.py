@@ -65,6 +65,11 @@ def _param(loc: tuple[Any, ...]) -> str | None:
 
 def validation_error_response(errors: list[dict[str, Any]]) -> JSONResponse:
     """Pydantic errors → the first one in our envelope (400 for unparsable JSON, else 422)."""
+    return error_response(*describe_validation_error(errors))
+
+
+def describe_validation_error(errors: list[dict[str, Any]]) -> tuple[int, str, str | None, str | None]:
+    """The first pydantic error as (status, message, code, param): the field named, the rule in words."""
     first = errors[0] if errors else {"type": "invalid", "loc": (), "msg": "invalid request"}
     kind, param = str(first.get("type")), _param(tuple(first.get("loc", ())))
     context = first.get("ctx")
@@ -72,18 +77,17 @@ def validation_error_response(errors: list[dict[str, Any]]) -> JSONResponse:
     if context_param:
         param = str(context_param)
     if kind in ("json_invalid", "model_attributes_type", "dict_type") and not param:
-        return error_response(400, "request body must be a JSON object", "invalid_json")
+        return 400, "request body must be a JSON object", "invalid_json", None
     if kind == "extra_forbidden":
-        return error_response(422, f"unknown field {param!r}: this API does not accept it", "unknown_parameter",
-                              param)
+        return 422, f"unknown field {param!r}: this API does not accept it", "unknown_parameter", param
     if kind == "missing":
-        return error_response(422, f"{param} is required", "missing_required_parameter", param)
+        return 422, f"{param} is required", "missing_required_parameter", param
     field = (param or "request").split("[")[0].split(".")[0]
     code = kind if kind.startswith(("invalid_", "too_many_")) else f"invalid_{field}"
     message = str(first.get("msg", "invalid value"))
     if param and not message.startswith(param.split("[")[0]):
         message = f"{param}: {message}"
-    return error_response(422, message, code, param)
+    return 422, message, code, param
 
 
 def is_disk_full(exc: BaseException) -> bool:

@@ -6,6 +6,10 @@ machinery, with its two exit stacks, cost a fifth of a task poll. Such an endpoi
 Starlette endpoint, with the same exception handlers. The route stays a FastAPI route for the OpenAPI
 document: its `response_model`, `responses` and `openapi_extra` are unchanged. Any other endpoint of the same
 router runs exactly as under `APIRoute`.
+
+`DialectRoute` is the route class of a dialect package (api/ark/, api/openai/): the errors of its routes —
+their own, their dependencies' (authentication, rate limits) and FastAPI's parameter validation — leave in
+that dialect's shape, without a second set of app-wide exception handlers.
 """
 
 from __future__ import annotations
@@ -46,3 +50,27 @@ class LeanRoute(APIRoute):
             return response
 
         return handler
+
+
+class DialectRoute(LeanRoute):
+    """A route whose errors are answered by `answer_error` (a dialect's own shape); an error it returns None
+    for goes on to the app's exception handlers."""
+
+    @staticmethod
+    def answer_error(exc: Exception) -> Response | None:
+        raise NotImplementedError
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        answer_error = self.answer_error
+
+        async def dialect_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except Exception as exc:  # every error of this route leaves in its dialect's shape
+                answer = answer_error(exc)
+                if answer is None:
+                    raise
+                return answer
+
+        return dialect_handler

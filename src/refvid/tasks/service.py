@@ -74,7 +74,7 @@ class TaskService:
         return task
 
     def list(self, owner: str, status: str | None, model: str | None, limit: int,
-             after: str | None) -> tuple[list[Task], bool]:
+             after: str | None, oldest_first: bool = False) -> tuple[list[Task], bool]:
         cursor = None
         if after:
             try:
@@ -82,7 +82,7 @@ class TaskService:
             except NotFound as exc:
                 raise ValidationFailed(f"after: no task {after!r} to continue from (use a last_id you received)",
                                        code="invalid_after", param="after") from exc
-        return self.store.list_tasks(owner, status, model, limit, cursor)
+        return self.store.list_tasks(owner, status, model, limit, cursor, oldest_first)
 
     def cancel(self, owner: str, task_id: str) -> Task:
         task = self.get(owner, task_id)

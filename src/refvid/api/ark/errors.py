@@ -11,15 +11,14 @@ without a second set of app-wide exception handlers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import Request, Response
+from fastapi import Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from refvid.api.errors import ApiError
-from refvid.api.routing import LeanRoute
+from refvid.api.routing import DialectRoute
 from refvid.errors import Conflict, NotFound, RefvidError, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -123,17 +122,10 @@ def _request_validation(errors: list[dict[str, Any]]) -> ArkError:
     return invalid(param, str(first.get("msg", "invalid value")))
 
 
-class ArkRoute(LeanRoute):
+class ArkRoute(DialectRoute):
     """An APIRoute whose errors — its own, its dependencies' (authentication, rate limits) and FastAPI's
-    parameter validation — are answered in Ark's shape."""
+    parameter validation — are answered in Ark's shape, never refvid's."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def ark_handler(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Exception as exc:  # every error of this route leaves in Ark's shape, never refvid's
-                return ark_response(translate(exc))
-
-        return ark_handler
+    @staticmethod
+    def answer_error(exc: Exception) -> Response:
+        return ark_response(translate(exc))

@@ -10,6 +10,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from refvid.api.deps import RuntimeDep
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.routes.files import SERVED_FILE_HEADERS
+from refvid.runtime import Runtime
 from refvid.storage.signing import verify
 from refvid.tasks.model import TaskStatus
 
@@ -29,12 +30,17 @@ def get_result(task_id: str, name: Literal["video.mp4", "thumbnail.jpg"], reques
         raise ApiError(410, "this result URL has expired (results live 24 h after completion)", "url_expired")
     task = runtime.store.get_task(task_id)
     key = (task.result or {}).get(MEDIA[name][1]) if task and task.status == TaskStatus.COMPLETED else None
-    if not key:
+    served = blob_response(runtime, key, name) if key else None
+    if served is None:
         raise ApiError(404, f"no result {name} for task {task_id}", "result_not_found")
+    return served
+
+
+def blob_response(runtime: Runtime, key: str, name: str) -> Response | None:
+    """A stored result file (`name` in MEDIA) as the answer: the file itself, Range-capable, from local
+    storage; a redirect to a presigned URL from S3; None when it is gone."""
     local = runtime.blobs.local_path(key)
     if local is not None:
         return FileResponse(local, media_type=MEDIA[name][0], filename=name, headers=SERVED_FILE_HEADERS)
     presigned = runtime.blobs.presigned_url(key, 3600)
-    if presigned:
-        return RedirectResponse(presigned, status_code=307)
-    raise ApiError(404, f"no result {name} for task {task_id}", "result_not_found")
+    return RedirectResponse(presigned, status_code=307) if presigned else None

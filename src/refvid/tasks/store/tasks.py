@@ -43,8 +43,9 @@ class TaskRows(StoreCore):
         return task_from_row(rows[0]) if rows else None
 
     def list_tasks(self, owner: str, status: str | None = None, model: str | None = None, limit: int = 20,
-                   after: Task | None = None) -> tuple[list[Task], bool]:
-        """Newest first; `after` is the last task of the previous page. Returns (page, has_more)."""
+                   after: Task | None = None, oldest_first: bool = False) -> tuple[list[Task], bool]:
+        """Newest first (or oldest first); `after` is the last task of the previous page. Returns (page,
+        has_more)."""
         sql = "SELECT * FROM tasks WHERE owner = ?"
         params: list[Any] = [owner]
         if status:
@@ -53,10 +54,11 @@ class TaskRows(StoreCore):
         if model:
             sql += " AND model = ?"
             params.append(model)
+        beyond, order = (">", "ASC") if oldest_first else ("<", "DESC")
         if after is not None:
-            sql += " AND (created_at < ? OR (created_at = ? AND id < ?))"
+            sql += f" AND (created_at {beyond} ? OR (created_at = ? AND id {beyond} ?))"
             params += [after.created_at, after.created_at, after.id]
-        sql += " ORDER BY created_at DESC, id DESC LIMIT ?"
+        sql += f" ORDER BY created_at {order}, id {order} LIMIT ?"
         params.append(limit + 1)
         with self.transaction(write=False) as q:
             rows = q(sql, params)
