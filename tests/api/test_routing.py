@@ -12,10 +12,11 @@ from refvid.runtime import Runtime
 from tests.support.apps import api_app
 
 HOT = {("POST", "/v1/videos/generations"), ("GET", "/v1/tasks/{task_id}"),
-       ("POST", "/api/v3/contents/generations/tasks"), ("GET", "/api/v3/contents/generations/tasks/{task_id}")}
+       ("POST", "/api/v3/contents/generations/tasks"), ("GET", "/api/v3/contents/generations/tasks/{task_id}"),
+       ("POST", "/v1/videos"), ("GET", "/v1/videos/{video_id}")}
 
 
-def test_the_polls_and_creates_of_both_dialects_and_nothing_else_run_lean(settings: Settings,
+def test_the_polls_and_creates_of_every_dialect_and_nothing_else_run_lean(settings: Settings,
                                                                             runtime: Runtime) -> None:
     routes = [r for r in api_app(settings, runtime).router.routes if isinstance(r, LeanRoute)]
     lean = {(method, r.path) for r in routes if r.lean for method in r.methods or ()}

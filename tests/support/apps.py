@@ -13,6 +13,8 @@ from refvid.engines.registry import model_offers
 from refvid.engines.relay.upstream import left_queue
 from refvid.runtime import Runtime
 
+BASE = "http://refvid.test"  # the base URL the tests give the app on ASGITransport
+
 
 def api_app(settings: Settings, runtime: Runtime) -> FastAPI:
     """The app with the models of the engine registry and the relay's upstream probe; no background."""

@@ -1,5 +1,6 @@
-"""The official Ark SDK (`volcengine-ark-runtime`, unmodified) pointed at the test app over ASGITransport,
-and the small references the Ark tests send as base64 data: URLs, as Ark clients do."""
+"""The official Ark SDK (`volcengine-ark-runtime`, unmodified) pointed at the test app over ASGITransport
+(the `http` client of tests/api/conftest.py), and the small references the Ark tests send as base64 data:
+URLs, as Ark clients do."""
 
 from __future__ import annotations
 
@@ -11,21 +12,9 @@ import httpx
 import pytest
 from volcenginesdkarkruntime import AsyncArk
 
-from refvid.config import Settings
-from refvid.runtime import Runtime
 from tests.support import media_factory as mf
-from tests.support.apps import api_app
+from tests.support.apps import BASE
 from tests.support.keys import API_KEY
-
-BASE = "http://refvid.test"
-
-
-@pytest.fixture
-async def http(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    """A plain HTTP client on the app, with no Authorization header (downloads, FoxAPI calls add theirs)."""
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api_app(settings, runtime)),
-                                 base_url=BASE) as client:
-        yield client
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ resolutions per model, reference counts, mentions) is stated once and holds in e
 - `seconds` (a string, default 4) → `duration`; `size` (`WxH`) → `resolution` × `ratio` from the pixel-size
   table, among the resolutions the model offers (an unknown size is refused listing the sizes it offers);
 - `input_reference` (a file or `{image_url}`) → the first reference of its kind, `@Image1` for an image (the
-  first frame on an image-to-video model); a prompt that mentions no reference of that kind gets `@Image1 `
-  in front, so the prompt refers to it. Extra `image_urls` follow it (`@Image2`, …);
+  first frame on an image-to-video model); a prompt that does not mention it gets `@Image1 ` in front, so
+  the prompt refers to it. Extra `image_urls` follow it (`@Image2`, …);
 - no `model` → `openai_default_model`: text-to-video for a prompt alone, reference-to-video with references;
 - no `generate_audio` → whether the model's engine here makes sound (OpenAI clients never send it).
 
@@ -77,7 +77,7 @@ def map_create(req: OpenAICreateRequest, served: dict[str, ModelOffer],
             where.update({f"{field}[{i + 1}]": f"{field}[{i}]" for i in range(len(lists[field]))})
             where[f"{field}[0]"] = "input_reference"
             lists[field].insert(0, url)
-            if not any(mention.kind == kind for mention in find_mentions(req.prompt)):
+            if not any((m.kind, m.number) == (kind, 1) for m in find_mentions(req.prompt)):
                 fields["prompt"] = f"@{_MENTION_WORD[kind]}1 {req.prompt}"
     fields.update({field: urls for field, urls in lists.items() if urls})
     fields.update(_size_fields(req, model, offer, where))
