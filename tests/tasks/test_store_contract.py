@@ -74,7 +74,7 @@ def test_concurrent_submissions_with_one_idempotency_key_make_one_task(store: Sq
     assert sum(created for _, created in outcomes) == 1
 
 
-def test_list_is_newest_first_paged_and_filtered(store: SqlStore) -> None:
+def test_list_is_newest_first_or_oldest_first_paged_and_filtered(store: SqlStore) -> None:
     base = time.time()
     tasks = [make_task(at=base + i) for i in range(5)]
     tasks.append(make_task(at=base + 10, model="seedance-2.0-fast-reference-to-video"))
@@ -85,6 +85,10 @@ def test_list_is_newest_first_paged_and_filtered(store: SqlStore) -> None:
     assert [t.id for t in page] == [tasks[5].id, tasks[4].id, tasks[3].id, tasks[2].id] and more
     rest, more = store.list_tasks("key_a", limit=4, after=page[-1])
     assert [t.id for t in rest] == [tasks[1].id, tasks[0].id] and not more
+    oldest, more = store.list_tasks("key_a", limit=4, oldest_first=True)  # the /v1/videos list's order=asc
+    assert [t.id for t in oldest] == [t.id for t in tasks[:4]] and more
+    newer, more = store.list_tasks("key_a", limit=4, after=oldest[-1], oldest_first=True)
+    assert [t.id for t in newer] == [tasks[4].id, tasks[5].id] and not more
     fast, _ = store.list_tasks("key_a", model="seedance-2.0-fast-reference-to-video")
     assert [t.id for t in fast] == [tasks[5].id]
     store.request_cancel(tasks[0].id)

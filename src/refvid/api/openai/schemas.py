@@ -8,9 +8,10 @@ applied by `api/openai/mapping.py`, not restated here.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic_core import PydanticCustomError
 
 from refvid.contract import OPENAI_DEFAULT_SECONDS, OpenAIStatus
 
@@ -34,8 +35,8 @@ class OpenAICreateRequest(BaseModel):
     model: StrictStr | None = Field(None, description="A model id of GET /v1/models; default: the standard "
                                                       "tier, text-to-video without references, else "
                                                       "reference-to-video.")
-    seconds: StrictStr | StrictInt | None = Field(None, description=f"Whole seconds (default "
-                                                                    f"{OPENAI_DEFAULT_SECONDS}).")
+    seconds: str | int | None = Field(None, description=f"Whole seconds as a string, like \"4\" (default "
+                                                        f"{OPENAI_DEFAULT_SECONDS}); a JSON integer is taken too.")
     size: StrictStr | None = Field(None, description="`WxH`, one of the model's resolution × ratio sizes.")
     input_reference: InputReference | None = Field(
         None, description="A file (multipart) or {image_url}: becomes @Image1 (a first frame on image-to-video).")
@@ -46,6 +47,15 @@ class OpenAICreateRequest(BaseModel):
     ratio: StrictStr | None = None
     generate_audio: StrictBool | None = None
     seed: StrictInt | None = None
+
+
+    @field_validator("seconds", mode="before")
+    @classmethod
+    def _seconds_type(cls, value: Any) -> Any:
+        """A string or an integer, named as `seconds` (a plain union would name its members: `seconds.str`)."""
+        if value is None or (isinstance(value, str | int) and not isinstance(value, bool)):
+            return value
+        raise PydanticCustomError("invalid_seconds", 'seconds must be a string of whole seconds, like "4"')
 
 
 class OpenAIVideoError(BaseModel):
