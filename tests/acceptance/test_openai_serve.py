@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from tests.support.video_checks import assert_contract
 
 pytestmark = pytest.mark.slow
 TEXT_MODEL = "seedance-2.0-fast-text-to-video"
+SMALL: Any = "864x496"  # refvid's 480p 16:9, outside the SDK's Sora literals (its types); the wire takes any string
 
 
 def test_official_sdk_against_refvid_serve(refvid_server: Server, media_server: tuple[str, Path],
@@ -39,7 +41,7 @@ def test_official_sdk_against_refvid_serve(refvid_server: Server, media_server: 
         assert_contract(tmp_path / "text.mp4", 1280, 720, 4, has_audio=True)
 
         with_refs = videos.create_and_poll(
-            prompt="@Image2 crosses the street", seconds="4", size="864x496", input_reference=folder / "street.png",
+            prompt="@Image2 crosses the street", seconds="4", size=SMALL, input_reference=folder / "street.png",
             extra_body={"image_urls": [f"{base}/street.png"], "generate_audio": False})
         assert with_refs.status == "completed", with_refs
         assert with_refs.prompt == "@Image1 @Image2 crosses the street"

@@ -4,6 +4,7 @@ served on loopback (the worker fetches them as it would any URL; the test settin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +20,8 @@ from tests.support.keys import API_KEY
 def videos(http: httpx.AsyncClient) -> AsyncVideos:
     """`AsyncOpenAI(base_url=f"{server}/v1", api_key=...).videos` as a user builds it; only its HTTP client is
     ours, so that it talks to the app in-process."""
-    return AsyncOpenAI(base_url=f"{BASE}/v1", api_key=API_KEY, http_client=http, max_retries=0).videos
+    transport: Any = http  # the SDK types its own httpx2 client, and takes an httpx one as well
+    return AsyncOpenAI(base_url=f"{BASE}/v1", api_key=API_KEY, http_client=transport, max_retries=0).videos
 
 
 @pytest.fixture

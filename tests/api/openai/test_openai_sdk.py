@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import av
 import httpx
@@ -24,12 +25,17 @@ from tests.support.video_checks import assert_contract
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 FAST_REFERENCE = "seedance-2.0-fast-reference-to-video"
+# refvid's sizes and durations lie outside the SDK's Sora literals (its types); the wire takes any string.
+SMALL: Any = "864x496"
+SMALL_4_3: Any = "752x560"
+SIX: Any = "6"
 
 
 def mean_rgb(path: Path) -> np.ndarray:
     with av.open(str(path)) as container:
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
-    return np.mean(np.stack(frames), axis=(0, 1, 2))
+    means: np.ndarray = np.stack(frames).astype(np.float64).mean(axis=(0, 1, 2))
+    return means
 
 
 async def test_an_input_reference_file_becomes_image1_and_the_video_downloads(
@@ -44,7 +50,7 @@ async def test_an_input_reference_file_becomes_image1_and_the_video_downloads(
 
     http.event_hooks["response"].append(record_poll)
     video = await videos.create_and_poll(
-        model=FAST_REFERENCE, prompt="slow push in, then @Image2 in the rain", seconds="4", size="752x560",
+        model=FAST_REFERENCE, prompt="slow push in, then @Image2 in the rain", seconds="4", size=SMALL_4_3,
         input_reference=red, extra_body={"image_urls": [served["image"]], "generate_audio": False,
                                                    "seed": 77})
     assert video.status == "completed", video
@@ -76,10 +82,11 @@ async def test_an_input_reference_file_becomes_image1_and_the_video_downloads(
 
 
 async def test_list_pages_with_a_cursor_in_either_order(videos: AsyncVideos) -> None:
-    ids = [(await videos.create(prompt=f"shot {n}", seconds="4", size="864x496")).id for n in range(3)]
+    ids = [(await videos.create(prompt=f"shot {n}", seconds="4", size=SMALL)).id for n in range(3)]
     newest = await videos.list(limit=2)
     assert [v.id for v in newest.data] == ids[:0:-1] and newest.has_more
-    assert (newest.first_id, newest.last_id) == (ids[2], ids[1])
+    assert ((newest.model_extra or {})["first_id"], newest.last_id) == (ids[2], ids[1])
+    assert newest.last_id is not None
     rest = await videos.list(limit=2, after=newest.last_id)
     assert [v.id for v in rest.data] == [ids[0]] and not rest.has_more
     oldest = await videos.list(order="asc", limit=2)
@@ -90,7 +97,7 @@ async def test_list_pages_with_a_cursor_in_either_order(videos: AsyncVideos) -> 
 
 async def test_one_task_store_under_every_dialect_and_no_other_keys_task(
         videos: AsyncVideos, http: httpx.AsyncClient, served: dict[str, str]) -> None:
-    created = await videos.create(prompt="@Image1 at dusk", model=FAST_REFERENCE, seconds="6", size="720x1280",
+    created = await videos.create(prompt="@Image1 at dusk", model=FAST_REFERENCE, seconds=SIX, size="720x1280",
                                   extra_body={"image_urls": [served["image"]]})
     assert (created.status, created.size, created.seconds) == ("queued", "720x1280", "6")
     fox = (await http.get(f"/v1/tasks/{created.id}", headers=AUTH)).json()
@@ -117,7 +124,7 @@ async def test_one_task_store_under_every_dialect_and_no_other_keys_task(
 
 async def test_delete_cancels_a_queued_video_and_content_waits_for_completion(
         videos: AsyncVideos, http: httpx.AsyncClient, runtime: Runtime) -> None:
-    created = await videos.create(prompt="a lighthouse", seconds="4", size="864x496")
+    created = await videos.create(prompt="a lighthouse", seconds="4", size=SMALL)
     early = await http.get(f"/v1/videos/{created.id}/content", headers=AUTH)
     assert early.status_code == 404 and early.json()["error"]["code"] == "video_not_ready"
     assert (await videos.delete(created.id)).deleted
