@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import sqlite3
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -39,6 +40,17 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def refvid_error(exc: Exception) -> tuple[int, str, str | None, str | None, dict[str, str] | None] | None:
+    """One of refvid's own errors as (status, message, code, param, headers), as the FoxAPI dialect answers
+    it; None for any other exception. The other dialects reshape these."""
+    if isinstance(exc, ApiError):
+        return exc.status, exc.message, exc.code, exc.param, exc.headers
+    for kind, status in ((ValidationFailed, 422), (NotFound, 404), (Conflict, 409)):
+        if isinstance(exc, kind):
+            return status, exc.message, exc.code, exc.param, None
+    return None
+
+
 def documented_errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries: these statuses answer with the error envelope."""
     from refvid.api.schemas import ErrorResponse
@@ -63,6 +75,14 @@ def _param(loc: tuple[Any, ...]) -> str | None:
     return text
 
 
+def error_param(error: Mapping[str, Any]) -> str | None:
+    """The field a pydantic error is about, as the FoxAPI wire names it (`image_urls[2]`, `a.b`): the
+    `param` a validator put in its context, else the error's location."""
+    context = error.get("ctx")
+    context_param = context.get("param") if isinstance(context, dict) else None  # list items: image_urls[2]
+    return str(context_param) if context_param else _param(tuple(error.get("loc", ())))
+
+
 def validation_error_response(errors: list[dict[str, Any]]) -> JSONResponse:
     """Pydantic errors → the first one in our envelope (400 for unparsable JSON, else 422)."""
     return error_response(*describe_validation_error(errors))
@@ -71,11 +91,7 @@ def validation_error_response(errors: list[dict[str, Any]]) -> JSONResponse:
 def describe_validation_error(errors: list[dict[str, Any]]) -> tuple[int, str, str | None, str | None]:
     """The first pydantic error as (status, message, code, param): the field named, the rule in words."""
     first = errors[0] if errors else {"type": "invalid", "loc": (), "msg": "invalid request"}
-    kind, param = str(first.get("type")), _param(tuple(first.get("loc", ())))
-    context = first.get("ctx")
-    context_param = context.get("param") if isinstance(context, dict) else None  # list items: image_urls[2]
-    if context_param:
-        param = str(context_param)
+    kind, param = str(first.get("type")), error_param(first)
     if kind in ("json_invalid", "model_attributes_type", "dict_type") and not param:
         return 400, "request body must be a JSON object", "invalid_json", None
     if kind == "extra_forbidden":

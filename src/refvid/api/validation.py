@@ -3,12 +3,19 @@
 The limits, the models' modes and the `@`-mention grammar are `refvid.contract`'s, the same ones the engines
 read, so a prompt is accepted exactly when every mention in it names a reference the engine will see. What
 each model offers here (engine, resolutions, audio) comes in as `ModelOffer`s from the composition root.
-Both dialects (FoxAPI's `/v1`, Ark's `/api/v3`) check with `validate_create` and build with `build_task_spec`,
-so a rule and the spec's shape are stated once.
+Every dialect (FoxAPI's `/v1`, Ark's `/api/v3`, OpenAI's `/v1/videos`) checks with `validate_create` (the
+others through `validate_fields`) and builds with `build_task_spec`, so a rule and the spec's shape are stated
+once.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import ValidationError
+
+from refvid.api.errors import error_param
+from refvid.api.inline_media import check_inline_sizes
 from refvid.api.schemas import CreateVideoRequest
 from refvid.contract import (
     FRAME_FIELDS,
@@ -60,6 +67,20 @@ def validate_create(req: CreateVideoRequest, served: dict[str, ModelOffer]) -> M
                 f"prompt mentions {mention.text[:40]} but {URL_FIELDS[mention.kind]} has {have} "
                 f"entr{'y' if have == 1 else 'ies'}", code="invalid_reference_mention", param="prompt")
     return offer
+
+
+def validate_fields(fields: dict[str, Any], served: dict[str, ModelOffer]) -> tuple[CreateVideoRequest, ModelOffer]:
+    """Another dialect's request restated as FoxAPI fields, checked by every FoxAPI rule: the request and the
+    offer serving it, or ValidationFailed for the first broken rule (a field rule's code is pydantic's error
+    type: `missing`, `extra_forbidden`, or ours: `invalid_duration`), naming the FoxAPI field."""
+    try:
+        req = CreateVideoRequest.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValidationFailed(str(first["msg"]), code=first["type"], param=error_param(first)) from exc
+    offer = validate_create(req, served)
+    check_inline_sizes(req)  # a data: URL over its limit is refused before anything is stored
+    return req, offer
 
 
 def build_task_spec(req: CreateVideoRequest, dialect: str = "foxapi",

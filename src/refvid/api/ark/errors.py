@@ -17,9 +17,9 @@ from fastapi import Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from refvid.api.errors import ApiError
+from refvid.api.errors import refvid_error
 from refvid.api.routing import DialectRoute
-from refvid.errors import Conflict, NotFound, RefvidError, ValidationFailed
+from refvid.errors import RefvidError
 
 log = logging.getLogger(__name__)
 
@@ -86,16 +86,12 @@ def translate(exc: Exception) -> ArkError:
     """Any error raised while serving an Ark route, as Ark would answer it."""
     if isinstance(exc, ArkError):
         return exc
-    if isinstance(exc, ApiError):
-        return from_refvid(exc.status, exc.code, exc.message, exc.param, exc.headers)
-    if isinstance(exc, ValidationFailed):
-        return from_refvid(422, exc.code, exc.message, exc.param)
-    if isinstance(exc, NotFound):
-        return ArkError(404, "ResourceNotFound", exc.message, exc.param)
-    if isinstance(exc, Conflict):
-        return from_refvid(409, exc.code, exc.message, exc.param)
     if isinstance(exc, RequestValidationError):
         return _request_validation(list(exc.errors()))
+    known = refvid_error(exc)
+    if known is not None:
+        status, message, code, param, headers = known
+        return from_refvid(status, code, message, param, headers)
     if isinstance(exc, RefvidError):
         log.error("unmapped domain error on an Ark route: %s", exc)
     else:

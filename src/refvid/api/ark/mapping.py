@@ -20,9 +20,7 @@ from pydantic import ValidationError
 
 from refvid.api.ark.errors import ArkError, from_refvid, invalid, missing, param_of
 from refvid.api.ark.schemas import ArkContentItem, ArkCreateRequest
-from refvid.api.inline_media import check_inline_sizes
-from refvid.api.schemas import CreateVideoRequest
-from refvid.api.validation import build_task_spec, validate_create
+from refvid.api.validation import build_task_spec, validate_fields
 from refvid.contract import ARK_FRAME_ROLES, ARK_MODELS, ARK_ROLES, FRAME_FIELDS, Mode, ModelOffer, sibling
 from refvid.errors import ValidationFailed
 from refvid.tasks.model import TaskSpec
@@ -65,15 +63,7 @@ def map_create(req: ArkCreateRequest, served: dict[str, ModelOffer]) -> ArkSubmi
                                 f"{', '.join(repr(v) for v in allowed if v is not None) or 'null'}).")
     fields, where = _foxapi_fields(req)
     try:
-        foxapi = CreateVideoRequest.model_validate(fields)
-        offer = validate_create(foxapi, served)
-        check_inline_sizes(foxapi)  # a data: URL over its limit is refused before anything is stored
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        context = first.get("ctx")
-        fox_param = str(context.get("param")) if isinstance(context, dict) and context.get("param") else \
-            param_of(tuple(first["loc"]))
-        raise _ark_error(first["type"], str(first["msg"]), fox_param, where) from exc
+        foxapi, offer = validate_fields(fields, served)
     except ValidationFailed as exc:
         if exc.code == "invalid_model":
             raise _unknown_model(req.model, served) from exc

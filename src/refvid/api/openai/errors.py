@@ -15,9 +15,8 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Match
 from starlette.types import Scope
 
-from refvid.api.errors import ApiError, describe_validation_error
+from refvid.api.errors import describe_validation_error, refvid_error
 from refvid.api.routing import DialectRoute
-from refvid.errors import Conflict, NotFound, ValidationFailed
 
 # OpenAI's `type` for each status it answers; a bad request of any kind is an `invalid_request_error`.
 TYPES = {401: "invalid_request_error", 402: "insufficient_quota", 404: "invalid_request_error",
@@ -59,17 +58,10 @@ def translate(exc: Exception) -> OpenAIError | None:
     """An error raised while serving a route of this dialect, as it answers it; None for the app's handlers."""
     if isinstance(exc, OpenAIError):
         return exc
-    if isinstance(exc, ApiError):
-        return from_refvid(exc.status, exc.message, exc.code, exc.param, exc.headers)
-    if isinstance(exc, ValidationFailed):
-        return from_refvid(422, exc.message, exc.code, exc.param)
-    if isinstance(exc, NotFound):
-        return OpenAIError(404, exc.message, exc.code, exc.param)
-    if isinstance(exc, Conflict):
-        return OpenAIError(409, exc.message, exc.code, exc.param)
     if isinstance(exc, RequestValidationError):
         return from_refvid(*describe_validation_error(list(exc.errors())))
-    return None
+    known = refvid_error(exc)
+    return from_refvid(*known) if known is not None else None
 
 
 class OpenAIRoute(DialectRoute):

@@ -22,13 +22,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from refvid.api.inline_media import check_inline_sizes
 from refvid.api.openai.errors import OpenAIError, from_refvid, invalid
 from refvid.api.openai.schemas import OpenAICreateRequest
-from refvid.api.schemas import CreateVideoRequest
-from refvid.api.validation import build_task_spec, validate_create
+from refvid.api.validation import build_task_spec, validate_fields
 from refvid.contract import (
     OPENAI_DEFAULT_SECONDS,
     URL_FIELDS,
@@ -85,15 +81,7 @@ def map_create(req: OpenAICreateRequest, served: dict[str, ModelOffer],
     if req.seed is not None:
         fields["seed"] = req.seed
     try:
-        foxapi = CreateVideoRequest.model_validate(fields)
-        offer = validate_create(foxapi, served)
-        check_inline_sizes(foxapi)  # a data: URL over its limit is refused before anything is stored
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        context = first.get("ctx")
-        param = str(context["param"]) if isinstance(context, dict) and context.get("param") else \
-            ".".join(str(part) for part in first["loc"])
-        raise _renamed(first["type"], str(first["msg"]), param, where) from exc
+        foxapi, offer = validate_fields(fields, served)
     except ValidationFailed as exc:
         raise _renamed(exc.code, exc.message, exc.param or "prompt", where) from exc
     return OpenAISubmission(build_task_spec(foxapi, dialect="openai"), offer)
