@@ -45,6 +45,9 @@ def assert_error(answer: httpx.Response, status: int, param: str | None, code: s
      "http"),
     ({"input_reference[file_id]": "file-123"}, "input_reference.file_id", None, "upload"),
     ({"image_urls": "https://example.com/a.png", "image_urls[k]": "x"}, "image_urls[k]", None, "object"),
+    ({"image_urls[a][b]": "x"}, "image_urls[a][b]", "unknown_parameter", "field name"),
+    ({"prompt": "字" * 5001}, "prompt", "invalid_prompt", "5000"),
+    ({"seconds": "4" * 30}, "seconds", "invalid_seconds", "whole number"),
 ])
 async def test_a_bad_form_names_the_field(api: httpx.AsyncClient, changes: dict[str, str], param: str,
                                           code: str | None, words: str) -> None:
