@@ -44,6 +44,8 @@ def assert_error(answer: httpx.Response, status: int, param: str | None, code: s
     ({"input_reference[image_url]": "ftp://example.com/a.png"}, "input_reference", "invalid_input_reference",
      "http"),
     ({"input_reference[file_id]": "file-123"}, "input_reference.file_id", None, "upload"),
+    ({"model": "seedance-2.0-text-to-video", "input_reference[image_url]": "https://example.com/a.png"},
+     "input_reference", "unsupported_parameter", "text-to-video"),
     ({"image_urls": "https://example.com/a.png", "image_urls[k]": "x"}, "image_urls[k]", None, "object"),
     ({"image_urls[a][b]": "x"}, "image_urls[a][b]", "unknown_parameter", "field name"),
     ({"prompt": "字" * 5001}, "prompt", "invalid_prompt", "5000"),

@@ -72,6 +72,8 @@ def map_create(req: OpenAICreateRequest, served: dict[str, ModelOffer],
             field = URL_FIELDS[kind]
             where.update({f"{field}[{i + 1}]": f"{field}[{i}]" for i in range(len(lists[field]))})
             where[f"{field}[0]"] = "input_reference"
+            if not lists[field]:  # a rule about the whole list is about the reference alone
+                where[field] = "input_reference"
             lists[field].insert(0, url)
             if not any((m.kind, m.number) == (kind, 1) for m in find_mentions(req.prompt)):
                 fields["prompt"] = f"@{_MENTION_WORD[kind]}1 {req.prompt}"
