@@ -12,11 +12,13 @@ Image-to-video (`first_last.py`) and text-to-video (`procedural.py`, a placehold
 `EngineOutput.extra` reports what was done: `shots` (source, frames, fit, `scale` = output pixels per
 reference pixel over the shot), `camera_scale` (the same over all image shots), `cuts` (frames),
 `onsets_s`, `accents` (frames), `motion` (the motion sources, "words" or "seeded"), `directions` (what was
-read from the prompt) and `audio` ("reference" | "ambience" | "none").
+read from the prompt), `audio` ("reference" | "ambience" | "none"), and in every mode `made` (what the
+compositor makes of the mode, `CAPABILITIES.makes`) and `placeholder` (text-to-video: true).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -25,6 +27,7 @@ import cv2
 import numpy as np
 
 from refvid.config import Settings
+from refvid.contract import Mode
 from refvid.engines.base import BaseEngine, EngineContext, EngineInput, EngineOutput
 from refvid.engines.compositor import CAPABILITIES
 from refvid.engines.compositor.direction import (
@@ -118,7 +121,7 @@ class CompositorEngine(BaseEngine):
             render = render_first_last if job.mode == "image" else render_procedural
             made = render(job, self.encoder, progress.check, progress.phase(2.0, 99.0))
             ctx.progress(100.0)
-            return made
+            return _saying_what(made, job.mode)
         out, progress = job.output, _Progress(ctx)
         n, fps, seed = out.frames, out.fps, out.seed
         job.work_dir.mkdir(parents=True, exist_ok=True)
@@ -177,8 +180,8 @@ class CompositorEngine(BaseEngine):
             "audio": "none" if audio is None else ("reference" if job.audios else "ambience"),
         }
         ctx.progress(100.0)
-        return EngineOutput(path, seed, out.width, out.height, float(out.duration_s), fps, audio is not None,
-                            thumb_path, extra)
+        return _saying_what(EngineOutput(path, seed, out.width, out.height, float(out.duration_s), fps,
+                                         audio is not None, thumb_path, extra), job.mode)
 
     def _camera_track(self, videos: list[Reference], progress: _Progress, upto: float) -> CameraTrack | None:
         if not videos:
@@ -246,6 +249,13 @@ class CompositorEngine(BaseEngine):
         for shot in active.values():
             shot.close()
         return thumb
+
+
+def _saying_what(made: EngineOutput, mode: Mode) -> EngineOutput:
+    """The output with what the compositor made of `mode` (`CAPABILITIES.makes`), which every dialect's task
+    object shows (`made`, `placeholder`)."""
+    said = {"made": CAPABILITIES.makes[mode], "placeholder": mode in CAPABILITIES.placeholder_modes}
+    return dataclasses.replace(made, extra={**made.extra, **said})
 
 
 def _to_rgb(frame: PlanarFrame) -> np.ndarray:

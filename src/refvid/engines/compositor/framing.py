@@ -104,13 +104,15 @@ def blur_fill(rgb: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
 
 
 def fit_frame(rgb: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
-    """`rgb` fitted to exactly out_w×out_h (centre cover crop or blur fill): footage frames, thumbnails."""
+    """`rgb` fitted to exactly out_w×out_h: a cover crop around its subject (`subject_window_centre`, as image
+    shots frame it), or a blur fill. Image-to-video's first and last frames."""
     h, w = rgb.shape[:2]
     if choose_fit(w, h, out_w, out_h) == "blur_fill":
         return blur_fill(rgb, out_w, out_h)
     s = cover_scale(w, h, out_w, out_h)
     cw, ch = min(w, out_w / s), min(h, out_h / s)
-    x0, y0 = (w - cw) / 2, (h - ch) / 2
+    sx, sy = subject_window_centre(rgb, cw, ch)
+    x0, y0 = min(max(0.0, sx - cw / 2), w - cw), min(max(0.0, sy - ch / 2), h - ch)
     m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float64)
     interp = cv2.INTER_AREA if s < 0.5 else cv2.INTER_LINEAR
     if interp == cv2.INTER_AREA:
