@@ -5,7 +5,8 @@ for camera, editing and grade words (`prompt_reader`); each image shot's camera 
 motion (estimated, smoothed, time-scaled) when the prompt asks for it or says nothing of the camera, else the
 prompt's camera words, else a gentle seeded move (`direction`); videos the prompt names as content play as
 their own shots; cuts land on onsets of the reference audio (looped, trimmed, faded: the soundtrack, else a
-seeded ambience) and small eased zoom accents on its strong beats; each shot is graded with lookup tables.
+seeded ambience) and small eased zoom accents on the beats that stand out (never on every beat of a steady
+track); each shot is graded with lookup tables.
 Frames are composited in I420 (one warp and one LUT pass per frame) and streamed to the encoder.
 Image-to-video (`first_last.py`) and text-to-video (`procedural.py`, a placeholder) are dispatched by mode.
 
@@ -44,7 +45,7 @@ from refvid.engines.compositor.motion import CameraTrack, concat_tracks, estimat
 from refvid.engines.compositor.procedural import render_procedural
 from refvid.engines.compositor.prompt_reader import Directions, read_prompt
 from refvid.engines.compositor.shots import FootageShot, ShotRenderer, ShotReport, prepare_image_shot
-from refvid.engines.compositor.timeline import Span, accent_frames, place_cuts, spans
+from refvid.engines.compositor.timeline import ACCENT_GAP_S, Span, accent_frames, place_cuts, spans, standout_beats
 from refvid.errors import Cancelled, TaskFailure
 from refvid.media.encode import EncoderSettings, PlanarFrame, VideoWriter, encode_thumbnail
 from refvid.media.info import Reference
@@ -153,7 +154,8 @@ class CompositorEngine(BaseEngine):
         mean_video = float(np.mean([x for x in lengths if x])) if any(lengths) else 1.0
         cuts, on_onset = place_cuts(n, fps, [x or mean_video for x in lengths], onsets.tolist(), strengths.tolist())
         shot_spans = spans(n, cuts, fade_frames(directions, len(onsets) > 0))
-        accents = accent_frames(beats.tolist(), beat_power.tolist(), fps, n, cuts, min_strength=0.0)
+        accents = accent_frames(*standout_beats(beats.tolist(), beat_power.tolist()), fps, n, cuts,
+                                min_strength=0.0, min_gap_s=ACCENT_GAP_S)
         plan = CameraPlan.build(directions, n, fps, seed, track, accents)
 
         # 4. Render: each frame is one warp (two during a crossfade), streamed to the encoder with its audio.
