@@ -35,6 +35,7 @@ _PLAIN = str.maketrans({"—": "-", "–": "-", "‘": "'", "’": "'", "“": '
 _TOKENS = re.compile(r"\s+|[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]|[^\s\u2e80-\u9fff\uac00-\ud7af"
                      r"\uf900-\ufaff\uff00-\uffef]+")
 MAX_LINES = 4
+MAX_CHARS = 600  # more than four lines hold at the smallest size in any ratio: the rest is never measured
 LINE_SPACING = 1.25
 
 
@@ -119,7 +120,10 @@ def wrap(text: str, font: Font, max_width: float) -> list[str]:
 
 def fit_lines(text: str, font_path: str, width: int, height: int) -> tuple[list[str], Font]:
     """The largest size (from 1/11 down to 1/22 of the frame height) at which `text` fits in `MAX_LINES`
-    lines of 80 % of the frame width; at the smallest, the last line ends in "..." if it still does not."""
+    lines of 80 % of the frame width; at the smallest, the last line ends in "..." if it still does not (a
+    prompt is set from its first `MAX_CHARS` characters: 5000 would take long to measure for nothing)."""
+    cut = len(text) > MAX_CHARS
+    text = text[:MAX_CHARS]
     size = max(10, round(height / 11))
     smallest = max(10, round(height / 22))
     while True:
@@ -128,11 +132,11 @@ def fit_lines(text: str, font_path: str, width: int, height: int) -> tuple[list[
         if len(lines) <= MAX_LINES or size <= smallest:
             break
         size = max(smallest, round(size * 0.88))
-    if len(lines) > MAX_LINES:
-        last = lines[MAX_LINES - 1]
+    if lines and (len(lines) > MAX_LINES or cut):
+        last = lines[min(len(lines), MAX_LINES) - 1]
         while last and font.getlength(last + "...") > 0.8 * width:
             last = last[:-1]
-        lines = [*lines[:MAX_LINES - 1], last.rstrip() + "..."]
+        lines = [*lines[:min(len(lines), MAX_LINES) - 1], last.rstrip() + "..."]
     return lines, font
 
 
