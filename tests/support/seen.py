@@ -22,7 +22,7 @@ def _ink_box(mask: np.ndarray) -> np.ndarray:
 def font_raster(text: str, size: int = 96) -> np.ndarray:
     """The words as Pillow's bundled font draws them on one line: a tight binary mask."""
     font = ImageFont.load_default(size=size)
-    left, top, right, bottom = font.getbbox(text)
+    left, top, right, bottom = (round(v) for v in font.getbbox(text))
     canvas = Image.new("L", (right - left + 8, bottom - top + 8), 0)
     ImageDraw.Draw(canvas).text((4 - left, 4 - top), text, fill=255, font=font)
     return _ink_box(np.asarray(canvas) > 127)

@@ -22,7 +22,7 @@ def test_warm_golden_hour_keeps_a_grey_road_grey() -> None:
         frame = PlanarFrame(64, 64)
         i420 = cv2.cvtColor(np.full((64, 64, 3), grey, np.uint8), cv2.COLOR_RGB2YUV_I420)
         frame.y[...], frame.u[...], frame.v[...] = i420[:64], i420[64:80].reshape(32, 32), i420[80:].reshape(32, 32)
-        Grade(looks, 64, 64, seed=3).apply(0, frame.planes)  # type: ignore[arg-type]
+        Grade(looks, 64, 64, seed=3).apply(0, frame.planes)
         chroma = np.hypot(frame.u.astype(float) - 128, frame.v.astype(float) - 128)
         assert chroma.max() <= 4.5, (grey, chroma.max())  # the old grade moved grey by 21: muddy brown
         rgb = frame.frame.to_ndarray(format="rgb24").astype(int)

@@ -41,7 +41,15 @@ LINE_SPACING = 1.25
 
 @cache
 def _font(path: str, size: int) -> Font:
-    return ImageFont.load_default(size=size) if not path else ImageFont.truetype(path, size)
+    font = ImageFont.load_default(size=size) if not path else ImageFont.truetype(path, size)
+    if not isinstance(font, Font):  # Pillow without FreeType falls back to a fixed-size bitmap font
+        raise RuntimeError("the title card needs Pillow built with FreeType")
+    return font
+
+
+def font_name(font: Font) -> str:
+    """"Family Style" of a font, e.g. "Aileron Regular"."""
+    return " ".join(part for part in font.getname() if part)
 
 
 def _mask(font: Font, text: str) -> bytes:
@@ -72,7 +80,7 @@ class Setting:
 
     @property
     def font_name(self) -> str:
-        return " ".join(_font(self.font_path, 32).getname())
+        return font_name(_font(self.font_path, 32))
 
 
 def choose_setting(prompt: str) -> Setting:

@@ -24,7 +24,7 @@ import numpy as np
 from refvid.engines.base import EngineInput, EngineOutput
 from refvid.engines.compositor.clip import write_clip
 from refvid.engines.compositor.grade import Grade
-from refvid.engines.compositor.lettering import choose_setting, draw_lines, fit_lines
+from refvid.engines.compositor.lettering import choose_setting, draw_lines, fit_lines, font_name
 from refvid.engines.compositor.moves import PACE_FACTORS, SPEED_FACTORS, default_move, word_move
 from refvid.engines.compositor.prompt_reader import read_prompt
 from refvid.media.encode import EncoderSettings
@@ -129,7 +129,7 @@ def render_procedural(job: EngineInput, encoder: EncoderSettings, check: Callabl
         frame[top:bottom] = np.clip(band, 0, 255).astype(np.uint8)
         return frame
 
-    extra = {"mode": "text", "title": lines, "font": " ".join(font.getname()), "missing_glyphs": setting.missing,
+    extra = {"mode": "text", "title": lines, "font": font_name(font), "missing_glyphs": setting.missing,
              "palette": [round(backdrop.hues[0] % 1, 3), round(backdrop.hues[1] % 1, 3)],
              "light": backdrop.light, "motion": "words" if directions.camera.moves else "seeded",
              "camera": sorted(directions.camera.moves), "pace": directions.pace, "looks": sorted(directions.looks)}
