@@ -126,9 +126,10 @@ def wrap(text: str, font: Font, max_width: float) -> list[str]:
     return lines
 
 
-def fit_lines(text: str, font_path: str, width: int, height: int) -> tuple[list[str], Font]:
-    """The largest size (from 1/11 down to 1/22 of the frame height) at which `text` fits in `MAX_LINES`
-    lines of 80 % of the frame width; at the smallest, the last line ends in "..." if it still does not (a
+def fit_lines(text: str, font_path: str, width: int, height: int,
+              max_lines: int = MAX_LINES) -> tuple[list[str], Font]:
+    """The largest size (from 1/11 down to 1/22 of `height`) at which `text` fits in `max_lines` lines of 80 %
+    of `width`; at the smallest, the last line ends in "..." if it still does not (a
     prompt is set from its first `MAX_CHARS` characters: 5000 would take long to measure for nothing)."""
     cut = len(text) > MAX_CHARS
     text = text[:MAX_CHARS]
@@ -137,15 +138,20 @@ def fit_lines(text: str, font_path: str, width: int, height: int) -> tuple[list[
     while True:
         font = _font(font_path, size)
         lines = wrap(text, font, 0.8 * width)
-        if len(lines) <= MAX_LINES or size <= smallest:
+        if len(lines) <= max_lines or size <= smallest:
             break
         size = max(smallest, round(size * 0.88))
-    if lines and (len(lines) > MAX_LINES or cut):
-        last = lines[min(len(lines), MAX_LINES) - 1]
+    if lines and (len(lines) > max_lines or cut):
+        last = lines[min(len(lines), max_lines) - 1]
         while last and font.getlength(last + "...") > 0.8 * width:
             last = last[:-1]
-        lines = [*lines[:min(len(lines), MAX_LINES) - 1], last.rstrip() + "..."]
+        lines = [*lines[:min(len(lines), max_lines) - 1], last.rstrip() + "..."]
     return lines, font
+
+
+def block_height(lines: list[str], font: Font) -> float:
+    """From the first line's centre to the last one's, plus one font size."""
+    return font.size * (LINE_SPACING * (len(lines) - 1) + 1)
 
 
 def draw_lines(lines: list[str], font: Font, width: int, height: int, centre_y: float) -> np.ndarray:

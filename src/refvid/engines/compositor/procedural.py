@@ -24,7 +24,7 @@ import numpy as np
 from refvid.engines.base import EngineInput, EngineOutput
 from refvid.engines.compositor.clip import write_clip
 from refvid.engines.compositor.grade import Grade
-from refvid.engines.compositor.lettering import choose_setting, draw_lines, fit_lines, font_name
+from refvid.engines.compositor.lettering import block_height, choose_setting, draw_lines, fit_lines, font_name
 from refvid.engines.compositor.moves import PACE_FACTORS, SPEED_FACTORS, default_move, word_move
 from refvid.engines.compositor.prompt_reader import read_prompt
 from refvid.media.encode import EncoderSettings
@@ -110,9 +110,10 @@ def render_procedural(job: EngineInput, encoder: EncoderSettings, check: Callabl
     setting = choose_setting(prompt)
     lines, font = fit_lines(setting.text or "Text-to-video placeholder", setting.font_path, w, h)
     caption_lines, caption_font = fit_lines(CAPTION + (f" ({NO_FONT})" if setting.missing else ""), "", w,
-                                            round(h * 0.42))
+                                            round(min(h, w) * 0.42), max_lines=3)
     words = draw_lines(lines, font, w, h, h * 0.47)
-    caption = draw_lines(caption_lines[:2], caption_font, w, h, h - caption_font.size * 1.6) * 0.6
+    below = h - caption_font.size * 0.9 - block_height(caption_lines, caption_font) / 2
+    caption = draw_lines(caption_lines, caption_font, w, h, below) * 0.6
     ink = np.maximum(words, caption)
     shadow = cv2.GaussianBlur(cv2.dilate(words, np.ones((3, 3), np.uint8)), (0, 0), max(1.0, h / 240))
     shadow = np.roll(shadow, (max(1, h // 240), max(1, h // 360)), axis=(0, 1)) * 0.65
