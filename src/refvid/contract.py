@@ -112,6 +112,8 @@ class ModelOffer:
     # What `duration: -1` gives when a request has no video or audio reference (the compositor: 5 s), or None
     # when the engine decides otherwise; lets the credits of such a task be reserved exactly at submit.
     auto_duration_s: int | None = None
+    makes: str = ""  # what the engine makes of this model's mode, in a sentence (`GET /v1/models`)
+    placeholder: bool = False  # its output is a stand-in, not the video asked for (compositor text-to-video)
 
     def reserved_seconds(self, duration: int, has_timed_references: bool) -> int:
         """Seconds of output to reserve credits for at submit: the duration asked for; for `duration: -1`

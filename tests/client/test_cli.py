@@ -144,3 +144,14 @@ def test_ctrl_c_without_a_terminal_cancels_at_once(runner: CliRunner, refs: dict
     result = runner.invoke(app, ["generate", "-p", "@Image1", "-i", str(refs["image"]), "--json"])
     assert result.exit_code == 130 and "Cancel task" not in result.stderr
     assert json.loads(result.stdout)["status"] == "cancelled"
+
+
+def test_a_text_to_video_placeholder_says_so(runner: CliRunner, worker: Worker, tmp_path: Path) -> None:
+    out = tmp_path / "card.mp4"
+    made = runner.invoke(app, ["generate", "-p", "a lighthouse at dusk", "--model", "seedance-2.0-fast-text-to-video",
+                               "--resolution", "480p", "--duration", "4", "--no-audio", "-o", str(out)])
+    assert made.exit_code == 0, made.output + made.stderr
+    assert "PLACEHOLDER, made by compositor: a placeholder title card" in made.stderr
+    task_id = made.stderr.split("submitted task ")[1].split()[0]
+    shown = runner.invoke(app, ["tasks", "show", task_id])
+    assert "PLACEHOLDER, made by compositor" in shown.stdout

@@ -14,6 +14,7 @@ from refvid import contract
 from refvid.config import Settings
 from refvid.engines import registry
 from refvid.engines.base import Capabilities
+from refvid.engines.compositor import CAPABILITIES as COMPOSITOR
 
 
 def settings(tmp_path: Path, **changes: Any) -> Settings:
@@ -25,7 +26,10 @@ def test_offers_follow_the_routes_and_the_standard_only_rule(tmp_path: Path) -> 
     assert set(offers) == set(contract.MODELS)
     assert offers[contract.REFERENCE_MODEL] == contract.ModelOffer(
         contract.REFERENCE_MODEL, "compositor", contract.RESOLUTIONS, True,
-        auto_duration_s=contract.DEFAULT_DURATION_S)  # the compositor's `duration: -1` without video or audio
+        auto_duration_s=contract.DEFAULT_DURATION_S,  # the compositor's `duration: -1` without video or audio
+        makes=COMPOSITOR.makes["reference"])
+    assert offers[contract.TEXT_MODEL].placeholder and not offers[contract.IMAGE_MODEL].placeholder
+    assert "title card" in offers[contract.TEXT_MODEL].makes  # what the engine makes of each mode, stated once
     assert offers[contract.FAST_REFERENCE_MODEL].resolutions == ("480p", "720p")  # 1080p: standard only
 
     routed = registry.model_offers(settings(tmp_path, routes=[f"{contract.REFERENCE_MODEL}=diffusion",

@@ -104,6 +104,9 @@ def test_playground_generates_and_plays(live: RunningServer, tab: Tab, tmp_path:
     assert video["src"].startswith(live.url + "/v1/results/") and "sig=" in video["src"]
     assert page.locator("#current-status").inner_text() == "Status: completed"
     assert page.locator("#current-percent").inner_text() == "100%"
+    assert page.locator("#current-made").inner_text().startswith("Made by compositor: a composite")
+    page.get_by_label("Model", exact=True).select_option("seedance-2.0-text-to-video")
+    assert page.locator("#model-makes").inner_text().startswith("Placeholder: a placeholder title card")
     task_id = page.locator("#current-id").inner_text()
     item = page.locator(f'#history li[data-task-id="{task_id}"]')
     item.locator(".badge.completed").wait_for()

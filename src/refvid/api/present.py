@@ -55,8 +55,17 @@ def _results(runtime: Runtime, base: str, task: Task) -> list[VideoResult] | Non
         url=result_url(runtime, base, task, result["video_key"], "video.mp4"),
         thumbnail_url=result_url(runtime, base, task, thumb, "thumbnail.jpg") if thumb else None,
         seed=result["seed"], width=result["width"], height=result["height"], duration=round(result["duration"]),
-        fps=result["fps"], has_audio=result["has_audio"], steps=extra.get("steps"),
+        fps=result["fps"], has_audio=result["has_audio"], steps=extra.get("steps"), **made_by(task),
     )]
+
+
+def made_by(task: Task) -> dict[str, Any]:
+    """The `MadeBy` fields of a finished task: the engine it was routed to, and what that engine said it
+    made (`EngineOutput.extra`: `made`, `placeholder`), for every dialect's task object."""
+    extra: dict[str, Any] = (task.result or {}).get("extra") or {}
+    made = extra.get("made")
+    return {"engine": task.engine or None, "placeholder": extra.get("placeholder") is True,
+            "made": str(made) if made else None}
 
 
 def configured_base_url(runtime: Runtime) -> str:

@@ -181,7 +181,17 @@ class TaskInfo(BaseModel):
     estimated_time: int = Field(description="Predicted seconds until completion.")
 
 
-class VideoResult(BaseModel):
+class MadeBy(BaseModel):
+    """Extension fields of a finished task's result (FoxAPI `results[0]`, Ark `content`): which engine made
+    the video and what it is. Clients written for FoxAPI or Ark ignore them."""
+
+    engine: str | None = Field(None, description="The engine that made the video: compositor, diffusion, relay, …")
+    placeholder: bool = Field(False, description="True when the picture is a stand-in, not the video asked for: "
+                              "the compositor's text-to-video title card.")
+    made: str | None = Field(None, description="What the engine made, in a sentence.")
+
+
+class VideoResult(MadeBy):
     url: str = Field(description="Signed URL, no auth header needed, valid 24 h after completion, Range-capable.")
     seed: int
     width: int
@@ -245,6 +255,11 @@ class ModelObject(BaseModel):
     details: dict[str, Any] | None = Field(
         None, description="Extension: engine-specific, e.g. the diffusion adapters and weights folders behind "
         "the model, what each accepts and its licence.")
+    makes: str | None = Field(None, description="Extension: what the serving engine makes for this model, "
+                              "in a sentence (the compositor composites, the diffusion engine generates).")
+    placeholder: bool = Field(False, description="Extension: true when the serving engine's output for this "
+                              "model is a stand-in, not the video asked for (the compositor's text-to-video "
+                              "title card).")
 
 
 class ModelList(BaseModel):

@@ -80,6 +80,15 @@ def _describe(task: TaskObject) -> str:
     return f"{task.error.code}: {task.error.message}" if task.error else ""
 
 
+def _made(task: TaskObject) -> str:
+    """Which engine made the result and what it is, a placeholder said first (the compositor's title card)."""
+    result = task.results[0] if task.results else None
+    if result is None or not result.engine:
+        return ""
+    what = f": {result.made}" if result.made else ""
+    return f"{'PLACEHOLDER, ' if result.placeholder else ''}made by {result.engine}{what}"
+
+
 def _watch(client: Client, target: str | TaskObject, as_json: bool) -> TaskObject:
     """Wait for the task with a live progress bar (status, %, ETA, elapsed) on stderr."""
     columns = (SpinnerColumn(), TextColumn("{task.fields[status]:<10}"), BarColumn(), TaskProgressColumn(),
@@ -182,6 +191,8 @@ def generate(
         _emit_json({**done.model_dump(mode="json"), "output_path": str(path)})
     else:
         _err().print(f"saved {path} ({_describe(done)})", highlight=False)
+        if _made(done):
+            _err().print(_made(done), highlight=False)
 
 
 @tasks_app.command("list")
@@ -229,6 +240,8 @@ def tasks_show(task_id: TaskId, as_json: JsonFlag = False, base_url: BaseUrl = N
               highlight=False)
     for result in task.results or []:
         out.print(f"result: {_describe(task)}\n  {result.url}", highlight=False)
+    if _made(task):
+        out.print(_made(task), highlight=False)
     if task.error:
         out.print(f"error: {task.error.code}: {task.error.message}", highlight=False)
 

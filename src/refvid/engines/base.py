@@ -17,6 +17,7 @@ code; any other exception fails the task with `generation_failed`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -46,6 +47,11 @@ class Capabilities:
     # "module:function" taking `Settings` and returning, per model id, engine-specific details for
     # `GET /v1/models` (the diffusion engine: the adapters and weights folders behind each model). Light.
     describe: str | None = None
+    # What the engine makes of each mode, in a sentence a user reads (`GET /v1/models`, and the result of each
+    # task), and the modes whose output is a stand-in rather than the video asked for (the compositor's
+    # text-to-video title card): stated here, once, so the wire never guesses.
+    makes: Mapping[Mode, str] = field(default_factory=dict)
+    placeholder_modes: tuple[Mode, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -50,14 +50,16 @@ def model_offers(settings: Settings) -> dict[str, contract.ModelOffer]:
     described: dict[str, dict[str, dict[str, object]]] = {}
     for model in contract.MODELS:
         caps = known.get(route(settings, model))
-        if caps is not None and contract.mode_of(model) in caps.modes:
+        mode = contract.mode_of(model)
+        if caps is not None and mode in caps.modes:
             if caps.describe and caps.name not in described:
                 described[caps.name] = _call(caps.describe, settings)
             offers[model] = contract.ModelOffer(
                 model=model, engine=caps.name,
                 resolutions=contract.resolutions_for_model(model, caps.resolutions),
                 supports_audio=caps.supports_audio, auto_duration_s=caps.auto_duration_s,
-                details=described.get(caps.name, {}).get(model, {}))
+                details=described.get(caps.name, {}).get(model, {}), makes=caps.makes.get(mode, ""),
+                placeholder=mode in caps.placeholder_modes)
     return offers
 
 

@@ -29,6 +29,7 @@ MIN_FLUX_PER_BIN = 0.04  # mean log-magnitude rise per STFT bin that an onset mu
 LOW_BAND_HZ = 150.0  # kick drums and bass live below this; clicks, hats and gate edges do not
 LOW_RISE_DB = 12.0
 LOW_SHARE = 0.3
+PEAK_HOPS = 4  # a low-band hit's strength: its loudest STFT frame within this many hops of its rise
 LOUD_OVER_MEDIAN = 4.0  # an onset "well above the track's median": 6 dB more energy than the median onset
 LOUD_WINDOW_S = 0.05
 
@@ -196,7 +197,10 @@ def _low_band_hits(mono: np.ndarray, sample_rate: int, win: int = 1024, hop: int
             peaks.append(int(i))
     peaks.sort()
     times = np.array([(p * hop + win / 2) / sample_rate for p in peaks])
-    return times, energy[peaks] / energy.max() if peaks else np.zeros(0)
+    # A hit's strength is its peak, not the frame where it rises (that frame catches it at any phase of the
+    # hop, so equal kicks would read as unequal).
+    peak = np.array([energy[p:p + PEAK_HOPS].max() for p in peaks])
+    return times, peak / energy.max() if peaks else np.zeros(0)
 
 
 def strong_beats(samples: np.ndarray, onsets_s: np.ndarray, strengths: np.ndarray,

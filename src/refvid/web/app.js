@@ -104,6 +104,13 @@ function syncResolutions() {
   if (!model) return;
   for (const option of $("resolution").options) option.disabled = !model.resolutions.includes(option.value);
   if ($("resolution").selectedOptions[0].disabled) $("resolution").value = model.resolutions[0];
+  $("model-makes").textContent = model.makes ? `${model.placeholder ? "Placeholder: " : "Makes "}${model.makes}` : "";
+}
+
+// What made a finished task's video (results[0].engine, .made), a placeholder said first.
+function madeBy(result) {
+  if (!result || !result.engine) return "";
+  return `${result.placeholder ? "Placeholder. " : ""}Made by ${result.engine}${result.made ? `: ${result.made}` : ""}`;
 }
 
 // ---- references ------------------------------------------------------------------------------------------
@@ -264,6 +271,7 @@ function renderCurrent(task) {
   $("current-eta").textContent = fmtEta(task);
   $("current-cancel").hidden = !(task.task_info && task.task_info.can_cancel);
   $("current-error").textContent = task.error ? `${task.error.message} [${task.error.code}]` : "";
+  $("current-made").textContent = task.status === "completed" && task.results ? madeBy(task.results[0]) : "";
   if (task.status === "completed" && task.results && task.results.length) {
     const video = $("result-video");
     if (video.getAttribute("src") !== task.results[0].url) {

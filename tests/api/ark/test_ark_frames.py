@@ -72,5 +72,9 @@ async def test_a_text_only_content_is_text_to_video(ark: AsyncArk, http: httpx.A
     task = await finished(ark, created.id)
     assert task.status == "succeeded", task
     assert (task.resolution, task.ratio, task.generate_audio) == ("480p", "1:1", True)
+    # The SDK keeps the extension fields of `content` that say what the compositor made (a placeholder).
+    extra = task.content.model_extra or {}
+    assert (extra["engine"], extra["placeholder"]) == ("compositor", True) and "title card" in extra["made"]
     fox = (await http.get(f"/v1/tasks/{created.id}", headers=AUTH)).json()
     assert fox["model"] == "seedance-2.0-fast-text-to-video"
+    assert {k: fox["results"][0][k] for k in extra} == extra  # the same three fields in both dialects

@@ -1,5 +1,6 @@
 """The compositor's sibling modes: image-to-video lands on the client's first and last frames and moves by
-the prompt's camera words; text-to-video's procedural placeholder is deterministic per seed and prompt."""
+the prompt's camera words; text-to-video's title card is deterministic per seed and prompt, sets the words it
+has glyphs for (never boxes) and wraps long prompts."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ import numpy as np
 import pytest
 
 from refvid.contract import FAST_IMAGE_MODEL, IMAGE_MODEL, TEXT_MODEL
+from refvid.engines.compositor import lettering
 from refvid.engines.compositor.first_last import load_rgb
 from refvid.engines.compositor.framing import fit_frame
 from tests.support import media_factory as mf
 from tests.support.compositor import decode_frames, probe_ref, run_engine
+from tests.support.seen import text_likeness
 from tests.support.video_checks import assert_contract
 
 W, H = 864, 496  # 480p 16:9
@@ -55,7 +58,7 @@ def test_image_to_video_without_an_end_frame_moves_over_the_first(tmp_path: Path
 
 
 @pytest.mark.parametrize("seed", [7])
-def test_text_to_video_is_a_deterministic_procedural_scene(tmp_path: Path, seed: int) -> None:
+def test_text_to_video_is_a_deterministic_title_card(tmp_path: Path, seed: int) -> None:
     sunset = "a calm sunset over the desert, slow pan right"
     one = run_engine(tmp_path / "a", [], sunset, model=TEXT_MODEL, seed=seed)
     again = run_engine(tmp_path / "b", [], sunset, model=TEXT_MODEL, seed=seed)
@@ -67,3 +70,21 @@ def test_text_to_video_is_a_deterministic_procedural_scene(tmp_path: Path, seed:
     assert mean_abs(a[0], a[-1]) > 1.0  # it moves
     assert one.extra["placeholder"] is True and one.extra["camera"] == ["pan_right"]
     assert other.extra["light"] < one.extra["light"]  # night is darker
+
+
+def test_text_to_video_sets_what_it_can_of_a_chinese_prompt_and_says_so(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lettering, "FALLBACK_FONTS", ())  # a server without CJK fonts
+    out = run_engine(tmp_path / "w", [], "海边的灯塔 lighthouse", model=TEXT_MODEL, audio=False)
+    assert out.extra["title"] == ["lighthouse"] and out.extra["missing_glyphs"] == 5
+    frame = decode_frames(out.video_path, stride=48)[1]
+    assert text_likeness(frame, "lighthouse") > 0.6  # the Latin words, and no boxes where the Chinese was
+    assert lettering.choose_setting("海边的灯塔").text == ""  # nothing drawable: the card says what it is
+
+
+def test_long_prompts_wrap_into_at_most_four_lines_inside_the_frame() -> None:
+    setting = lettering.choose_setting("a café — “naïve” lighthouse " * 300)
+    assert setting.missing == 0 and "cafe - \"naive\"" in setting.text  # folded, not dropped
+    lines, font = lettering.fit_lines(setting.text, setting.font_path, 864, 496)
+    assert len(lines) == 4 and lines[-1].endswith("...")
+    assert all(font.getlength(line) <= 0.8 * 864 for line in lines)

@@ -13,7 +13,7 @@ from typing import Any
 
 from refvid.api.ark.frames import last_frame_url
 from refvid.api.ark.schemas import ArkTask, ArkTaskContent, ArkTaskError, ArkUsage
-from refvid.api.present import result_url
+from refvid.api.present import made_by, result_url
 from refvid.contract import ARK_PIXELS_PER_TOKEN, FPS, SIZES, ArkStatus
 from refvid.runtime import Runtime
 from refvid.tasks.model import Task, TaskStatus
@@ -55,7 +55,7 @@ def present_ark_task(task: Task, base: str, runtime: Runtime) -> ArkTask:
     if status == "succeeded":
         frame_url = last_frame_url(runtime, base, task) if spec.option("return_last_frame") else None
         content = ArkTaskContent(video_url=result_url(runtime, base, task, result["video_key"], "video.mp4"),
-                                 last_frame_url=frame_url)
+                                 last_frame_url=frame_url, **made_by(task))
         tokens = _tokens(result)
         usage = ArkUsage(completion_tokens=tokens, total_tokens=tokens)
     seed = result.get("seed", task.engine_state.get("seed", spec.seed))

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from refvid.api.schemas import MadeBy
 from refvid.contract import ArkStatus
 
 
@@ -79,7 +80,7 @@ class ArkTaskError(BaseModel):
     message: str
 
 
-class ArkTaskContent(BaseModel):
+class ArkTaskContent(MadeBy):
     video_url: str = Field(description="Signed MP4 URL: no Authorization header, valid 24 h after completion.")
     last_frame_url: str | None = Field(None, description="Signed PNG of the last frame (return_last_frame).")
 

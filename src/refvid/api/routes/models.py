@@ -27,7 +27,8 @@ def _model_object(offer: ModelOffer) -> ModelObject:
     return ModelObject(id=offer.model, engine=offer.engine, resolutions=list(offer.resolutions),
                        supports_audio=offer.supports_audio, mode=mode, required=list(inputs["required"]),
                        accepts=[*COMMON_INPUTS, *inputs["required"], *inputs["optional"]],
-                       details=dict(offer.details) or None)
+                       details=dict(offer.details) or None, makes=offer.makes or None,
+                       placeholder=offer.placeholder)
 
 
 @router.get("/healthz", include_in_schema=False)

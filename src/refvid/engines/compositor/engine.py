@@ -5,18 +5,21 @@ for camera, editing and grade words (`prompt_reader`); each image shot's camera 
 motion (estimated, smoothed, time-scaled) when the prompt asks for it or says nothing of the camera, else the
 prompt's camera words, else a gentle seeded move (`direction`); videos the prompt names as content play as
 their own shots; cuts land on onsets of the reference audio (looped, trimmed, faded: the soundtrack, else a
-seeded ambience) and small eased zoom accents on its strong beats; each shot is graded with lookup tables.
+seeded ambience) and small eased zoom accents on the beats that stand out (never on every beat of a steady
+track); each shot is graded with lookup tables.
 Frames are composited in I420 (one warp and one LUT pass per frame) and streamed to the encoder.
 Image-to-video (`first_last.py`) and text-to-video (`procedural.py`, a placeholder) are dispatched by mode.
 
 `EngineOutput.extra` reports what was done: `shots` (source, frames, fit, `scale` = output pixels per
 reference pixel over the shot), `camera_scale` (the same over all image shots), `cuts` (frames),
 `onsets_s`, `accents` (frames), `motion` (the motion sources, "words" or "seeded"), `directions` (what was
-read from the prompt) and `audio` ("reference" | "ambience" | "none").
+read from the prompt), `audio` ("reference" | "ambience" | "none"), and in every mode `made` (what the
+compositor makes of the mode, `CAPABILITIES.makes`) and `placeholder` (text-to-video: true).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -25,6 +28,7 @@ import cv2
 import numpy as np
 
 from refvid.config import Settings
+from refvid.contract import Mode
 from refvid.engines.base import BaseEngine, EngineContext, EngineInput, EngineOutput
 from refvid.engines.compositor import CAPABILITIES
 from refvid.engines.compositor.direction import (
@@ -41,7 +45,7 @@ from refvid.engines.compositor.motion import CameraTrack, concat_tracks, estimat
 from refvid.engines.compositor.procedural import render_procedural
 from refvid.engines.compositor.prompt_reader import Directions, read_prompt
 from refvid.engines.compositor.shots import FootageShot, ShotRenderer, ShotReport, prepare_image_shot
-from refvid.engines.compositor.timeline import Span, accent_frames, place_cuts, spans
+from refvid.engines.compositor.timeline import ACCENT_GAP_S, Span, accent_frames, place_cuts, spans, standout_beats
 from refvid.errors import Cancelled, TaskFailure
 from refvid.media.encode import EncoderSettings, PlanarFrame, VideoWriter, encode_thumbnail
 from refvid.media.info import Reference
@@ -118,7 +122,7 @@ class CompositorEngine(BaseEngine):
             render = render_first_last if job.mode == "image" else render_procedural
             made = render(job, self.encoder, progress.check, progress.phase(2.0, 99.0))
             ctx.progress(100.0)
-            return made
+            return _saying_what(made, job.mode)
         out, progress = job.output, _Progress(ctx)
         n, fps, seed = out.frames, out.fps, out.seed
         job.work_dir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +154,8 @@ class CompositorEngine(BaseEngine):
         mean_video = float(np.mean([x for x in lengths if x])) if any(lengths) else 1.0
         cuts, on_onset = place_cuts(n, fps, [x or mean_video for x in lengths], onsets.tolist(), strengths.tolist())
         shot_spans = spans(n, cuts, fade_frames(directions, len(onsets) > 0))
-        accents = accent_frames(beats.tolist(), beat_power.tolist(), fps, n, cuts, min_strength=0.0)
+        accents = accent_frames(*standout_beats(beats.tolist(), beat_power.tolist()), fps, n, cuts,
+                                min_strength=0.0, min_gap_s=ACCENT_GAP_S)
         plan = CameraPlan.build(directions, n, fps, seed, track, accents)
 
         # 4. Render: each frame is one warp (two during a crossfade), streamed to the encoder with its audio.
@@ -177,8 +182,8 @@ class CompositorEngine(BaseEngine):
             "audio": "none" if audio is None else ("reference" if job.audios else "ambience"),
         }
         ctx.progress(100.0)
-        return EngineOutput(path, seed, out.width, out.height, float(out.duration_s), fps, audio is not None,
-                            thumb_path, extra)
+        return _saying_what(EngineOutput(path, seed, out.width, out.height, float(out.duration_s), fps,
+                                         audio is not None, thumb_path, extra), job.mode)
 
     def _camera_track(self, videos: list[Reference], progress: _Progress, upto: float) -> CameraTrack | None:
         if not videos:
@@ -246,6 +251,13 @@ class CompositorEngine(BaseEngine):
         for shot in active.values():
             shot.close()
         return thumb
+
+
+def _saying_what(made: EngineOutput, mode: Mode) -> EngineOutput:
+    """The output with what the compositor made of `mode` (`CAPABILITIES.makes`), which every dialect's task
+    object shows (`made`, `placeholder`)."""
+    said = {"made": CAPABILITIES.makes[mode], "placeholder": mode in CAPABILITIES.placeholder_modes}
+    return dataclasses.replace(made, extra={**made.extra, **said})
 
 
 def _to_rgb(frame: PlanarFrame) -> np.ndarray:

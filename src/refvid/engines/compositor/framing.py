@@ -1,7 +1,7 @@
 """Fitting pictures into the output frame without distortion, and warping them cheaply per frame.
 
 An image whose aspect is close to the output's is *covered* (scaled to fill, the excess cropped around its
-subject: the window with the most edge energy, with a pull towards the centre). One far from it (a portrait
+subject: the window with the most saliency, with a pull towards the centre). One far from it (a portrait
 photo in a 21:9 frame) is *blur-filled*: shown whole, over a blurred, darkened enlargement of itself.
 
 Pictures are kept as I420 planes (`Planes`) so that a frame costs one warp of the luma plane plus two
@@ -22,6 +22,7 @@ from PIL import Image, ImageOps
 FitMode = Literal["cover", "blur_fill"]
 MIN_COVER_FRACTION = 0.7  # cover when at least this share of the image's long axis stays visible
 MAX_SUPERSAMPLE = 2.0
+SALIENCY_SIDE = 128  # pixels along the long side of the picture the saliency is computed on
 
 
 def choose_fit(src_w: int, src_h: int, out_w: int, out_h: int) -> FitMode:
@@ -63,17 +64,35 @@ def load_image(path: Path, out_w: int, out_h: int, supersample: float = MAX_SUPE
     return np.ascontiguousarray(rgb), max(rgb.shape[:2]) / original_long
 
 
-def subject_window_centre(rgb: np.ndarray, win_w: float, win_h: float) -> tuple[float, float]:
-    """Centre (pixels of `rgb`) of the win_w×win_h window holding the most edge energy, pulled to the middle."""
+def saliency_map(rgb: np.ndarray, long_side: int = SALIENCY_SIDE) -> np.ndarray:
+    """Where the eye goes, at `long_side` pixels: spectral residual saliency (Hou & Zhang, CVPR 2007) of the
+    luma and both colour-opponent channels. What repeats (foliage, gravel, a sky's noise) is predictable from
+    the average spectrum and scores low; an object that differs from its surroundings (a red car on a grey road)
+    scores high. Plain edge energy would pick the busiest texture instead."""
     h, w = rgb.shape[:2]
-    small = min(1.0, 256 / max(w, h))
-    gray = cv2.cvtColor(cv2.resize(rgb, (max(8, round(w * small)), max(8, round(h * small))),
-                                   interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY).astype(np.float32)
-    energy = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+    scale = long_side / max(w, h)
+    small = cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))),
+                       interpolation=cv2.INTER_AREA).astype(np.float32)
+    r, g, b = small[..., 0], small[..., 1], small[..., 2]
+    total = np.zeros(small.shape[:2], np.float32)
+    for channel in ((r + g + b) / 3, r - g, (r + g) / 2 - b):
+        spectrum = np.fft.fft2(channel)
+        log_amplitude = np.log(np.abs(spectrum) + 1e-6).astype(np.float32)
+        residual = log_amplitude - cv2.blur(log_amplitude, (3, 3), borderType=cv2.BORDER_REPLICATE)
+        total += (np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2).astype(np.float32)
+    return np.asarray(cv2.GaussianBlur(total, (0, 0), long_side / 40))
+
+
+def subject_window_centre(rgb: np.ndarray, win_w: float, win_h: float) -> tuple[float, float]:
+    """Centre (pixels of `rgb`) of the win_w×win_h window holding the most saliency (`saliency_map`), pulled a
+    little to the middle."""
+    h, w = rgb.shape[:2]
+    energy = saliency_map(rgb)
     centre = []
     for axis, size, win in ((1, w, win_w), (0, h, win_h)):
         profile = energy.sum(axis=1 - axis)
         n = len(profile)
+        small = n / size
         span = max(1, min(n, round(win * small)))
         sums = np.convolve(profile, np.ones(span), mode="valid")  # one value per window position
         offsets = np.arange(len(sums)) + span / 2
@@ -104,13 +123,15 @@ def blur_fill(rgb: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
 
 
 def fit_frame(rgb: np.ndarray, out_w: int, out_h: int) -> np.ndarray:
-    """`rgb` fitted to exactly out_w×out_h (centre cover crop or blur fill): footage frames, thumbnails."""
+    """`rgb` fitted to exactly out_w×out_h: a cover crop around its subject (`subject_window_centre`, as image
+    shots frame it), or a blur fill. Image-to-video's first and last frames."""
     h, w = rgb.shape[:2]
     if choose_fit(w, h, out_w, out_h) == "blur_fill":
         return blur_fill(rgb, out_w, out_h)
     s = cover_scale(w, h, out_w, out_h)
     cw, ch = min(w, out_w / s), min(h, out_h / s)
-    x0, y0 = (w - cw) / 2, (h - ch) / 2
+    sx, sy = subject_window_centre(rgb, cw, ch)
+    x0, y0 = min(max(0.0, sx - cw / 2), w - cw), min(max(0.0, sy - ch / 2), h - ch)
     m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float64)
     interp = cv2.INTER_AREA if s < 0.5 else cv2.INTER_LINEAR
     if interp == cv2.INTER_AREA:

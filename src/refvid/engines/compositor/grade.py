@@ -35,10 +35,18 @@ def _faded(y: np.ndarray, u: np.ndarray, v: np.ndarray, s: float) -> Curves:
                                                                                                       3 * s)
 
 
+def _lean(c: np.ndarray, towards: float, gain: float, s: float) -> np.ndarray:
+    """Chroma pushed out by `gain` on the side of 128 that `towards` (+1 or −1) names and pulled in by as much
+    on the other: warm colours richer, cold ones quieter, and 128 (no colour) stays exactly where it is."""
+    d = c - 128.0
+    return 128.0 + d * np.where(d * towards > 0, 1.0 + gain * s, 1.0 - gain * s)
+
+
 def _warm(y: np.ndarray, u: np.ndarray, v: np.ndarray, s: float) -> Curves:
-    """Golden hour: less blue, more red, a touch brighter in the mids."""
-    lift = 8.0 * s * np.sin(np.pi * np.clip((y - 16.0) / 219.0, 0.0, 1.0))
-    return y + lift, _chroma(u, 1.0, -16.0 * s), _chroma(v, 1.05, 14.0 * s)
+    """Golden hour, mildly: yellows and reds richer, blues and cyans quieter, a faint overall warmth (a neutral
+    grey moves by under 4 code values, never into brown) and a touch brighter in the mids."""
+    lift = 6.0 * s * np.sin(np.pi * np.clip((y - 16.0) / 219.0, 0.0, 1.0))
+    return y + lift, _lean(u, -1.0, 0.3, s) - 2.5 * s, _lean(v, 1.0, 0.25, s) + 2.0 * s
 
 
 def _cold(y: np.ndarray, u: np.ndarray, v: np.ndarray, s: float) -> Curves:

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 
 DEFAULT_FADE_FRAMES = 12  # half a second at 24 fps, used when no audio dictates the cuts
+STAND_OUT = 1.5  # a beat worth an accent is this much stronger than the median beat around it…
+NEIGHBOURHOOD_S = 2.0  # …within this many seconds either side…
+SPARSE_BEATS = 2  # …or has at most this many beats there besides itself (a lone hit)
+ACCENT_GAP_S = 2.0  # and accents are at least this far apart: a pulse, never a throb
 
 
 @dataclass(frozen=True)
@@ -97,3 +101,16 @@ def accent_frames(onsets_s: Sequence[float], strengths: Sequence[float], fps: in
                 abs(f - g) >= gap for g in frames):
             frames.append(f)
     return sorted(frames)
+
+
+def standout_beats(times_s: Sequence[float], strengths: Sequence[float]) -> tuple[list[float], list[float]]:
+    """The beats that stand out from their neighbourhood (`STAND_OUT` × the median strength of the beats
+    within `NEIGHBOURHOOD_S`, or a lone hit there): a downbeat marked louder, a drop, a single crash. Every
+    beat of a steady track is like its neighbours, so none stands out and the picture does not throb."""
+    t, p = np.asarray(times_s, np.float64), np.asarray(strengths, np.float64)
+    keep = []
+    for k in range(len(t)):
+        near = np.abs(t - t[k]) <= NEIGHBOURHOOD_S
+        if near.sum() - 1 <= SPARSE_BEATS or p[k] >= STAND_OUT * float(np.median(p[near])):
+            keep.append(k)
+    return [float(t[k]) for k in keep], [float(p[k]) for k in keep]
