@@ -37,6 +37,8 @@ def test_official_sdk_against_refvid_serve(refvid_server: Server, media_server: 
             time.sleep(0.3)
             video = videos.retrieve(created.id)
         assert video.status == "completed", video
+        made = video.model_extra or {}  # refvid's MadeBy fields, kept by the SDK as extras
+        assert (made["engine"], made["placeholder"]) == ("compositor", True), made
         (tmp_path / "text.mp4").write_bytes(videos.download_content(created.id).content)
         assert_contract(tmp_path / "text.mp4", 1280, 720, 4, has_audio=True)
 

@@ -10,6 +10,7 @@ time left, within bounds, so a long render is not polled every second and a shor
 from __future__ import annotations
 
 from refvid.api.openai.schemas import OpenAIVideo, OpenAIVideoError
+from refvid.api.present import made_by
 from refvid.contract import (
     ADAPTIVE,
     OPENAI_POLL_MAX_MS,
@@ -47,6 +48,7 @@ def present_video(task: Task, runtime: Runtime, service: TaskService) -> OpenAIV
         expires_at=finished_at + runtime.settings.result_ttl_s if finished_at and status == "completed" else None,
         prompt=spec.prompt or None, seconds=str(round(float(result.get("duration", spec.duration)))),
         size=_size(task), error=_error(task) if status == "failed" else None,
+        **(made_by(task) if status == "completed" else {}),
     )
     if status in ("queued", "in_progress"):
         video._poll_after_ms = poll_after_ms(service.estimated_time(task))

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictBool, StrictInt, StrictStr, field_validator
 from pydantic_core import PydanticCustomError
 
+from refvid.api.schemas import MadeBy
 from refvid.contract import OPENAI_DEFAULT_SECONDS, OpenAIStatus
 
 
@@ -63,8 +64,9 @@ class OpenAIVideoError(BaseModel):
     message: str
 
 
-class OpenAIVideo(BaseModel):
-    """The video job, for tasks created in any dialect."""
+class OpenAIVideo(MadeBy):
+    """The video job, for tasks created in any dialect; a completed one adds the `MadeBy` fields (which engine
+    made it and whether it is a placeholder), which the `openai` SDK keeps as extra fields."""
 
     id: str
     object: Literal["video"] = "video"
