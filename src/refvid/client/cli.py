@@ -31,7 +31,7 @@ from rich.text import Text
 
 from refvid.api.schemas import TaskObject
 from refvid.client.clients import DEFAULT_MODEL, Client
-from refvid.client.errors import ClientError, ConflictError, TaskError
+from refvid.client.errors import ClientError, ConflictError, FileTooLargeError, TaskError
 
 BaseUrl = Annotated[str | None, typer.Option("--base-url", envvar="REFVID_BASE_URL", show_envvar=True,
                                              help="Server base URL [default: http://127.0.0.1:8000].")]
@@ -149,7 +149,7 @@ def generate(
                 task = client.create(prompt, model=model, resolution=resolution, ratio=ratio,
                                      duration=duration, seed=seed, generate_audio=False if no_audio else None,
                                      images=image or [], videos=video or [], audios=audio or [])
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, FileTooLargeError) as exc:  # a file to fix before anything is sent
             _fail(exc, 2)
         except ClientError as exc:
             _fail(exc)

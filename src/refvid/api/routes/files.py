@@ -22,6 +22,7 @@ from refvid.api.uploads import (
     URL_FETCHES_PER_KEY,
     UploadSlots,
     decode_base64_to,
+    drain_body,
     request_base,
     store_upload,
     temp_file,
@@ -43,6 +44,7 @@ async def upload_stream(request: Request, caller: CallerDep) -> FileObject:
     owner, runtime = caller.owner, caller.runtime
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and (len(declared) > 18 or int(declared) > MAX_UPLOAD_BYTES + 64 * 1024):
+        await drain_body(request, started=False)
         raise too_large()
     slots = UploadSlots.of(request)
     async with slots.slot(owner, "body", BODY_UPLOADS_PER_KEY):
