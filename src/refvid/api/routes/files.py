@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from refvid.api.deps import CallerDep, RuntimeDep, parse_body, read_json_body
 from refvid.api.errors import ApiError, documented_errors
+from refvid.api.head import add_head_route
 from refvid.api.multipart_stream import receive_multipart
 from refvid.api.schemas import FileObject, UploadBase64Request, UploadUrlRequest
 from refvid.api.uploads import (
@@ -125,3 +126,6 @@ def get_upload(file_id: str, name: str, runtime: RuntimeDep, expires: str | None
     if presigned:
         return RedirectResponse(presigned, status_code=307)
     raise ApiError(404, f"file {file_id} not found", "file_not_found")
+
+
+add_head_route(router, "/v1/files/{file_id}/{name}", get_upload)

@@ -1,4 +1,4 @@
-"""GET /v1/results/{task_id}/{name}: signed, expiring, Range-capable, no Authorization header needed."""
+"""GET (and HEAD) /v1/results/{task_id}/{name}: signed, expiring, Range-capable, no Authorization header needed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from refvid.api.deps import RuntimeDep
 from refvid.api.errors import ApiError, documented_errors
+from refvid.api.head import add_head_route
 from refvid.api.routes.files import SERVED_FILE_HEADERS
 from refvid.storage.signing import verify
 from refvid.tasks.model import TaskStatus
@@ -38,3 +39,6 @@ def get_result(task_id: str, name: Literal["video.mp4", "thumbnail.jpg"], reques
     if presigned:
         return RedirectResponse(presigned, status_code=307)
     raise ApiError(404, f"no result {name} for task {task_id}", "result_not_found")
+
+
+add_head_route(router, "/v1/results/{task_id}/{name}", get_result)
