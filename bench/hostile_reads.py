@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -39,7 +40,16 @@ def ms(values: list[float], q: float) -> float:
     return 1000 * values[min(len(values) - 1, int(q * len(values)))]
 
 
-def one_run(reads: int) -> dict[str, object]:
+@dataclass
+class Run:
+    """Sorted seconds of key B's reads: (GETs, /healthz) before and during the flood; the flood's statuses."""
+
+    baseline: tuple[list[float], list[float]]
+    flood: tuple[list[float], list[float]]
+    statuses: list[int]
+
+
+def one_run(reads: int) -> Run:
     media = MediaServer().start()
     slow = media.add_drip("/slow.png", interval_s=0.5, max_s=20.0)
     env = env_for(REFVID_WORKERS="0", REFVID_RATE_LIMIT_PER_MINUTE="0", REFVID_API_KEYS=f"{KEY},{KEY_B}")
@@ -58,7 +68,7 @@ def one_run(reads: int) -> dict[str, object]:
         finally:
             running.stop()
             media.stop()
-    return {"baseline": baseline, "flood": flooded, "statuses": statuses}
+    return Run(baseline, flooded, statuses)
 
 
 def main() -> None:
@@ -69,18 +79,16 @@ def main() -> None:
     print("| run | phase | GET p50 ms | GET p99 ms | GET max ms | /healthz p50 ms | /healthz max ms | 429s of 48 |")
     print("|---|---|---|---|---|---|---|---|")
     verdicts = []
-    for run in range(1, args.runs + 1):
-        result = one_run(args.reads)
-        for phase in ("baseline", "flood"):
-            gets, health = result[phase]  # type: ignore[misc]
-            refused = result["statuses"].count(429) if phase == "flood" else "-"  # type: ignore[attr-defined]
-            print(f"| {run} | {phase} | {statistics.median(gets) * 1000:.1f} | {ms(gets, 0.99):.1f} | "
+    for number in range(1, args.runs + 1):
+        run = one_run(args.reads)
+        for phase, (gets, health) in (("baseline", run.baseline), ("flood", run.flood)):
+            refused = run.statuses.count(429) if phase == "flood" else "-"
+            print(f"| {number} | {phase} | {statistics.median(gets) * 1000:.1f} | {ms(gets, 0.99):.1f} | "
                   f"{max(gets) * 1000:.1f} | {statistics.median(health) * 1000:.1f} | {max(health) * 1000:.1f} | "
                   f"{refused} |")
-        (base_gets, _), (gets, health) = result["baseline"], result["flood"]  # type: ignore[misc]
-        verdicts.append(ms(gets, 0.99) < ms(base_gets, 0.99) + 200 and max(health) < 1.0)
-    print(f"\ntargets (GET p99 ≤ baseline p99 + 200 ms, /healthz max < 1 s) met in {sum(verdicts)} of {len(verdicts)} runs")
-
+        verdicts.append(ms(run.flood[0], 0.99) < ms(run.baseline[0], 0.99) + 200 and max(run.flood[1]) < 1.0)
+    print(f"\ntargets (GET p99 ≤ baseline p99 + 200 ms, /healthz max < 1 s) met in {sum(verdicts)} of "
+          f"{len(verdicts)} runs")
 
 if __name__ == "__main__":
     main()
