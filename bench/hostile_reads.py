@@ -1,7 +1,7 @@
 """Another key's read latency while one key floods the server with uploads: the tight numbers that
 `tests/acceptance/test_hostile_clients.py` checks only loosely (a test may not fail because the machine is slow).
 
-    .venv/bin/python bench/hostile_reads.py [--reads 200] [--runs 1]
+    ./run bench hostile_reads [--reads 200] [--runs 1]
 
 Starts `refvid serve --workers 0` with two keys and a loopback media server whose URL drips for 20 s. Key B
 reads its task (`GET /v1/tasks/{id}`) and `/healthz` `--reads` times, 15 ms apart, first on the idle server
