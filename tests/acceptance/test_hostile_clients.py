@@ -98,8 +98,8 @@ def test_huge_data_urls_are_refused_and_small_ones_stored_once(api_only: Server)
         assert (api_only.data_dir / "refvid.db").stat().st_size < 8 * MIB
         listed = client.get("/v1/tasks", params={"limit": 100})
         assert len(listed.json()["data"]) == 100
-        # The listing carries no reference bytes: 100 tasks in well under the 5 MiB the data: URL held (a
-        # size, not a time, so a loaded machine cannot fail it; the listing's latency is in bench/hostile_reads.py).
+        # The listing carries no reference bytes: 100 tasks in well under the 5 MiB the data: URL held (a size,
+        # not a time as before, so a loaded machine cannot fail it).
         assert len(listed.content) < 200_000, len(listed.content)
 
 
