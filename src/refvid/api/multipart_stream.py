@@ -2,9 +2,9 @@
 
 Starlette's `request.form()` spools the whole body to a temporary file before the route sees a byte, so a
 1 GiB chunked upload used to land on disk (in /tmp) before it was refused. Here python-multipart's
-incremental parser is fed straight from `request.stream()`: the `file` part goes to the caller's file, at
-most `max_bytes` of it, and the request is refused with 413 the moment one more byte arrives (the rest of the
-body is then read and dropped, up to a bound, so that the client reads the 413: `uploads.drain_body`).
+incremental parser is fed straight from the request's ASGI messages: the `file` part goes to the caller's
+file, at most `max_bytes` of it, and the request is refused with 413 the moment one more byte arrives (the rest
+of the body is then read and dropped, up to a bound, so that the client reads the 413: `uploads.drain_body`).
 """
 
 from __future__ import annotations
