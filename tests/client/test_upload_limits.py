@@ -15,7 +15,7 @@ import pytest
 
 from refvid import Client
 from refvid.client.errors import FileTooLargeError
-from refvid.contract import MIB, UPLOAD_MAX_BYTES
+from refvid.contract import AUDIO_MAX_BYTES, MIB, UPLOAD_MAX_BYTES
 from tests.support.servers import RunningServer, serve_refvid
 
 pytestmark = pytest.mark.slow
@@ -64,10 +64,17 @@ def test_client_refuses_a_60_mib_file_before_sending(live: RunningServer, big_pn
             client.upload(big_png)
         with pytest.raises(FileTooLargeError) as create:
             client.create("@Image1 waves", images=[big_png], resolution="480p", duration=4)
+        wav = big_png.with_name("long.wav")
+        with wav.open("wb") as out:
+            out.truncate(AUDIO_MAX_BYTES + 1)  # a file the server would take, a task would refuse
+        with pytest.raises(FileTooLargeError) as audio:  # the audio limit, before anything is sent
+            client.create("@Image1 to @Audio1", images=["https://example.com/a.png"], audios=[wav])
     assert str(big_png) in upload.value.message and "62.9 MB, over the 50 MB limit" in upload.value.message
     assert (upload.value.filename, upload.value.limit_bytes) == (str(big_png), UPLOAD_MAX_BYTES)
     assert "over the 30 MB limit for one image" in create.value.message
     assert create.value.param == "image_urls[0]"
+    assert (audio.value.param, audio.value.limit_bytes) == ("audio_urls[0]", AUDIO_MAX_BYTES)
+    assert "15,000,001 bytes, over the 15 MB limit for one audio" in audio.value.message
     assert transport.paths == []  # not one request left the client
     assert upload_requests_seen(live) == before
 
