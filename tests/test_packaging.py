@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,10 +33,16 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def client_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtualenv holding `pip install <checkout>` and nothing else of ours (pip runs from this
     interpreter with `--python`, which saves bootstrapping a pip into the new environment)."""
-    venv = tmp_path_factory.mktemp("client-only") / "venv"
+    folder = tmp_path_factory.mktemp("client-only")
+    checkout, venv = folder / "checkout", folder / "venv"
+    # What the build reads, copied: setuptools builds in the source tree and would leave build/ and an
+    # egg-info beside the code the other tests import.
+    shutil.copytree(ROOT / "src", checkout / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, checkout / name)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60)
     installed = subprocess.run([sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-                                "--quiet", str(ROOT)], capture_output=True, text=True, timeout=240)
+                                "--quiet", str(checkout)], capture_output=True, text=True, timeout=240)
     assert installed.returncode == 0, installed.stderr[-3000:]
     return venv
 
