@@ -13,22 +13,35 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from refvid.config import Settings
+from refvid.server_extra import server_missing_message
 
-if TYPE_CHECKING:  # the heavy parts are imported by the commands that need them
+if TYPE_CHECKING:  # the heavy parts (and the settings, on pydantic-settings) are imported by the commands
     from fastapi import FastAPI
 
     from refvid.api.app import Background
+    from refvid.config import Settings
     from refvid.runtime import Runtime
     from refvid.tasks.maintenance import Maintenance
     from refvid.worker.supervisor import Worker
 
 
 def _settings_epilog() -> str:
+    if server_missing_message("serve"):  # a client-only install: the settings are the server's
+        return "The server's settings (REFVID_*) are listed here once it is installed: pip install 'refvid[server]'"
+    from refvid.config import Settings
+
     lines = ["Settings (environment; the matching flags override them):"]
     for name, field in Settings.model_fields.items():
         lines.append(f"REFVID_{name.upper()}: {field.description}")
     return "\n\n".join(lines)
+
+
+def _needs_server(command: str) -> None:
+    """Exit 1 with what to install when the server's packages are missing (`pip install refvid` alone)."""
+    message = server_missing_message(command)
+    if message:
+        typer.echo(message, err=True)
+        raise typer.Exit(1)
 
 
 app = typer.Typer(help="refvid: self-hosted, FoxAPI-compatible Seedance 2.0 reference-to-video server.",
@@ -48,6 +61,8 @@ StorageUrl = Annotated[str | None, typer.Option("--storage-url", help="file:///â
 
 def load_settings(**overrides: Any) -> Settings:
     """Environment first, flags on top (only the flags actually given)."""
+    from refvid.config import Settings
+
     given = {key: value for key, value in overrides.items() if value is not None}
     return Settings(**given)
 
@@ -74,6 +89,7 @@ def serve(
                                                     "default 1).")] = None,
 ) -> None:
     """Run the API (and, unless --workers 0, in-process workers)."""
+    _needs_server("serve")
     import uvicorn
 
     from refvid.api.edge import edge_options
@@ -118,7 +134,7 @@ def api_process_app() -> FastAPI:
     """One of `--api-workers` API processes: the API only, on the same store and storage."""
     from refvid.runtime import Runtime
 
-    settings = Settings()
+    settings = load_settings()
     _logging(settings)
     return compose_server(settings, Runtime.open(settings), embedded_workers=0, background=False)
 
@@ -199,6 +215,7 @@ def worker(
                                                 "[env: REFVID_ENGINES; default: every routed engine].")] = None,
 ) -> None:
     """Run a worker against the same database and storage as the API. SIGTERM: finish or hand back."""
+    _needs_server("worker")
     from refvid.runtime import Runtime
 
     settings = load_settings(data_dir=data_dir, database_url=database_url, storage_url=storage_url,
@@ -227,6 +244,7 @@ def worker(
 @app.command()
 def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Apply database migrations (also done on every start)."""
+    _needs_server("migrate")
     from refvid.tasks.store import open_store
 
     settings = load_settings(data_dir=data_dir, database_url=database_url)
@@ -239,6 +257,7 @@ def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
 def keys_create(label: Annotated[str | None, typer.Option(help="A note to recognise the key.")] = None,
                 data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Create an API key (printed once; only its hash is stored)."""
+    _needs_server("keys create")
     from refvid.runtime import Runtime
 
     settings = load_settings(data_dir=data_dir, database_url=database_url)

@@ -79,8 +79,13 @@ MAX_PROMPT_CHARS = 5000
 RANDOM_SEED = -1
 MAX_SEED = 2_147_483_647
 
-# References (spec §3). MB means 2**20 bytes.
-MB = 2**20
+# Sizes (docs/api.md, "Units"). MB = 10**6 bytes, as FoxAPI and BytePlus write their reference limits ("30 MB"):
+# whichever unit they mean, a file that passes these limits passes theirs, so a relayed task is never refused
+# upstream for a size we accepted. MiB = 2**20 bytes, only for limits stated that way (the 64 MiB request body).
+MB = 10**6
+MIB = 2**20
+
+# References (spec §3).
 MAX_COUNT: dict[MediaKind, int] = {"image": 9, "video": 3, "audio": 3}
 MAX_TOTAL_REFERENCES = 12
 URL_FIELDS: dict[MediaKind, str] = {"image": "image_urls", "video": "video_urls", "audio": "audio_urls"}
@@ -92,6 +97,19 @@ AUDIO_MAX_S, AUDIO_MAX_BYTES = 15.0, 15 * MB
 UPLOAD_MAX_BYTES = 50 * MB  # one file sent to POST /v1/files/upload/* (spec §7)
 MAX_BYTES: dict[MediaKind, int] = {"image": IMAGE_MAX_BYTES, "video": VIDEO_TOTAL_MAX_BYTES - 1,
                                    "audio": AUDIO_MAX_BYTES}
+
+
+def format_mb(size_bytes: int) -> str:
+    """A size in the unit the limits are stated in: `52000044` -> `52 MB`, `31_500_000` -> `31.5 MB`."""
+    return f"{size_bytes / MB:.1f}".rstrip("0").rstrip(".") + " MB"
+
+
+def size_over(size_bytes: int, max_bytes: int) -> str:
+    """`'52 MB, over the 50 MB limit'`; in bytes where one decimal would show the size equal to the limit."""
+    size, limit = format_mb(size_bytes), format_mb(max_bytes)
+    if size == limit:  # "50 MB, over the 50 MB limit" would read as a contradiction
+        size = f"{size_bytes:,} bytes"
+    return f"{size}, over the {limit} limit"
 
 # Lifetimes (defaults; the operator may change them through settings).
 RESULT_TTL_S = 24 * 3600

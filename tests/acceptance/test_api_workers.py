@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-import statistics
 import subprocess
 import time
 from collections.abc import Iterator
@@ -64,4 +63,6 @@ def test_every_api_process_answers_without_waiting_for_delayed_acks(server: Serv
             started = time.perf_counter()
             assert client.get(f"/v1/tasks/{task_id}").status_code == 200
             durations.append(time.perf_counter() - started)
-    assert statistics.median(durations) < 0.02, durations  # with Nagle: ≥ 0.04 s each
+    # With Nagle every answer waits ≥ 0.04 s for the delayed ACK, however fast the machine; the fastest of 40
+    # is under it unless the machine is slow for all 40 (the tight median is bench/api.py's).
+    assert min(durations) < 0.035, sorted(durations)[:5]

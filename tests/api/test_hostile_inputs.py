@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from refvid.api.uploads import DRAIN_MAX_BYTES
+from refvid.contract import MIB, UPLOAD_MAX_BYTES
 from refvid.runtime import Runtime
 from refvid.tasks.model import TaskStatus
 from tests.support import media_factory as mf
@@ -149,8 +151,28 @@ async def test_served_files_are_nosniff_attachments(api: httpx.AsyncClient, runt
         assert "html" not in served.headers["Content-Type"]
 
 
+async def test_head_answers_with_the_headers_of_get_and_no_body(api: httpx.AsyncClient, runtime: Runtime) -> None:
+    """HEAD of /healthz, of a result and of an upload: the status and headers of GET (Content-Length, type,
+    Accept-Ranges, ETag, Last-Modified), no body; a bad signature is refused to HEAD as to GET."""
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
+    upload = (await api.post("/v1/files/upload/stream", files={"file": ("a.png", png, "image/png")})).json()
+    task = await completed_task(api, runtime)
+    compared = ("content-length", "content-type", "accept-ranges", "etag", "last-modified")
+    for url, sent in (("/healthz", {}), (upload["url"], NO_KEY), (task["results"][0]["url"], NO_KEY)):
+        got, head = await api.get(url, headers=sent), await api.head(url, headers=sent)
+        assert (got.status_code, head.status_code) == (200, 200), url
+        assert head.content == b"" and int(head.headers["content-length"]) == len(got.content) > 0, url
+        present = [name for name in compared if name in got.headers]
+        assert [head.headers.get(name) for name in present] == [got.headers[name] for name in present], url
+        if url != "/healthz":
+            assert len(present) == len(compared), got.headers  # files: every header a download manager uses
+    forged = (await api.head(task["results"][0]["url"].replace("sig=", "sig=0"), headers=NO_KEY))
+    assert forged.status_code == 403
+
+
 async def test_multipart_limit_is_enforced_while_streaming(api: httpx.AsyncClient, runtime: Runtime) -> None:
-    """A chunked 1 GiB body is cut off at the limit: the app never reads (or writes) much past it."""
+    """A chunked 1 GiB body is cut off at the limit: the app writes nothing past it, and reads (and drops) at
+    most DRAIN_MAX_BYTES more, so that a client still sending reads the 413 rather than a reset."""
     tmp_dir = runtime.settings.data_dir / "tmp"
     state = {"sent": 0, "largest_on_disk": 0}
     boundary = "b0undary"
@@ -168,8 +190,8 @@ async def test_multipart_limit_is_enforced_while_streaming(api: httpx.AsyncClien
     answer = await api.post("/v1/files/upload/stream", content=body(),
                             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert_envelope(answer, 413, "file_too_large")
-    assert state["sent"] <= 52 * 1024 * 1024
-    assert state["largest_on_disk"] <= 50 * 1024 * 1024
+    assert state["sent"] <= UPLOAD_MAX_BYTES + DRAIN_MAX_BYTES + 2 * MIB
+    assert state["largest_on_disk"] <= UPLOAD_MAX_BYTES
     assert not list(tmp_dir.glob("*"))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from refvid.cli import app
 from refvid.client import cli as cli_client
 from refvid.config import Settings
 from refvid.runtime import Runtime
+from refvid.tasks.model import TaskStatus
 from refvid.worker.supervisor import Worker
 from tests.support import media_factory as mf
 from tests.support.apps import api_app
@@ -94,8 +96,45 @@ def test_input_errors_name_the_field(runner: CliRunner, refs: dict[str, Path]) -
     assert bad.exit_code == 1 and "invalid_duration" in bad.stderr and "param: duration" in bad.stderr
     missing = runner.invoke(app, ["generate", "-p", "@Image1", "-i", "nowhere/none.png"])
     assert missing.exit_code == 2 and "nowhere/none.png" in missing.stderr
-    denied = runner.invoke(app, ["tasks", "list", "--api-key", "bogus"])
-    assert denied.exit_code == 1 and "authentication_error" in denied.stderr
+
+
+def test_key_errors_say_how_to_set_and_make_a_key(runner: CliRunner) -> None:
+    for args, env, says in ((["--api-key", "bogus"], {}, "does not know this key"),
+                            ([], {"REFVID_API_KEY": ""}, "No API key was sent")):
+        denied = runner.invoke(app, ["tasks", "list", *args], env=env)
+        text = " ".join(denied.stderr.split())
+        assert denied.exit_code == 1 and "authentication_error" in text, text
+        assert says in text and "REFVID_API_KEY" in text and "--api-key" in text and "`refvid keys create`" in text
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+LONG_ERROR = ("image_urls[0]: width 120 px is below 300 px; resize the image or pick another, the model cannot "
+              "frame a subject that small")
+
+
+def test_tasks_list_stays_readable_on_80_columns_and_in_a_pipe(runner: CliRunner, refs: dict[str, Path],
+                                                                runtime: Runtime) -> None:
+    failed = submit(runner, refs, "--no-audio")
+    claim = runtime.store.claim_next("w", ["compositor"], lease_s=30)
+    assert claim is not None and claim.task.id == failed["id"]
+    runtime.store.finish(failed["id"], claim.token, TaskStatus.FAILED,
+                         error={"code": "reference_invalid", "message": LONG_ERROR})
+    pending = submit(runner, refs, "--model", "seedance-2.0-fast-reference-to-video")
+
+    piped = runner.invoke(app, ["tasks", "list"])  # CliRunner's stdout is no terminal: one task per line
+    rows = [line.split("\t") for line in piped.stdout.splitlines()]
+    assert [row[:4] for row in rows] == [[pending["id"], "pending", "0%", "seedance-2.0-fast-reference-to-video"],
+                                         [failed["id"], "failed", "0%", "seedance-2.0-reference-to-video"]]
+    assert rows[1][5] == f"reference_invalid: {LONG_ERROR}" and all(len(row) == 6 for row in rows)
+
+    narrow = runner.invoke(app, ["tasks", "list"], env={"COLUMNS": "80", "TTY_COMPATIBLE": "1"})
+    lines = ANSI.sub("", narrow.stdout).splitlines()
+    assert narrow.exit_code == 0 and lines and max(map(len, lines)) <= 80, lines
+    assert "…" not in narrow.stdout and any(line.startswith(f"{failed['id']}  failed 0%  ") for line in lines)
+    assert f"seedance-2.0-reference-to-video reference_invalid: {LONG_ERROR}" in " ".join(" ".join(lines).split())
+
+    wide = runner.invoke(app, ["tasks", "list"], env={"COLUMNS": "200", "TTY_COMPATIBLE": "1"})
+    assert "┃ model" in ANSI.sub("", wide.stdout) and "…" not in wide.stdout and pending["id"] in wide.stdout
 
 
 def interrupt_waits(monkeypatch: pytest.MonkeyPatch, times: int) -> list[str]:

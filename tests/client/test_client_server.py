@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from refvid import Client
@@ -38,6 +39,11 @@ def test_client_against_running_server(live: RunningServer, tmp_path: Path) -> N
         assert done.results[0].url.startswith(live.url + "/v1/results/")
         path = client.download(done, tmp_path / "out.mp4")
         assert_contract(path, 560, 752, 4, has_audio=False)  # adaptive: 480×640 image → 3:4
+        for url in (done.results[0].url, f"{live.url}/healthz"):  # what CDNs and download managers ask first
+            head = httpx.head(url)
+            assert head.status_code == 200 and head.content == b"", url
+            size = path.stat().st_size if "/results/" in url else len(b'{"status":"ok"}')
+            assert int(head.headers["content-length"]) == size
         with pytest.raises(ConflictError):
             client.cancel(done.id)
         assert client.delete(done.id).deleted

@@ -102,3 +102,14 @@ def test_mention_words(doc: str) -> None:
         stated.update({word.lower(): kind for word in re.findall(r"`([^`]+)`", words)})
     assert stated == contract.MENTION_WORDS
     assert "`@Image 2`" in section and "No space before the number" in section
+
+
+def test_size_units_are_stated_once_and_used(doc: str) -> None:
+    """docs/api.md says what MB and MiB mean, and its example is what the contract's formatting gives."""
+    assert contract.MB == 10**6 and contract.MIB == 2**20
+    assert "MB means 10^6 bytes and MiB 2^20 bytes" in doc
+    assert contract.UPLOAD_MAX_BYTES < 52_000_044  # the example: it must not pass the "50 MB" limit
+    example = f'a 52,000,044-byte file is "{contract.format_mb(52_000_044)}", over the {mb(contract.UPLOAD_MAX_BYTES)}'
+    assert example in " ".join(doc.split())
+    assert contract.size_over(52_000_044, contract.UPLOAD_MAX_BYTES) == "52 MB, over the 50 MB limit"
+    assert contract.size_over(50_000_001, contract.UPLOAD_MAX_BYTES) == "50,000,001 bytes, over the 50 MB limit"

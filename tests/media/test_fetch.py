@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from refvid import contract
 from refvid.errors import Cancelled, ReferenceFailure
 from refvid.media.fetch import Fetcher, FetchResult
 from tests.support.media_servers import MediaServer, PortTrap, StubNet, settings
 
-MB = 2**20
+MB = contract.MB  # the unit the limits are stated in (10**6 bytes)
 
 
 
@@ -165,7 +166,7 @@ def test_declared_size_over_the_cap_is_rejected_early(tmp_path: Path, server: Me
     url = server.add_bytes("/big", b"\0" * (MB + 1))
     error = failure(Fetcher(settings(tmp_path)), url, tmp_path)
     assert (error.code, error.message) == ("reference_too_large",
-                                           "image_urls[2]: file is 1,048,577 bytes, over the 1 MB limit")
+                                           "image_urls[2]: file is 1,000,001 bytes, over the 1 MB limit")
 
 
 def test_undeclared_size_is_counted_while_streaming(tmp_path: Path, server: MediaServer) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from refvid import contract
 from refvid.errors import Cancelled, ReferenceFailure
 from refvid.media.fetch import Fetcher
 from refvid.media.info import MediaInfo, MediaKind
@@ -27,7 +28,7 @@ from tests.support.media_factory import (
 )
 from tests.support.media_servers import MediaServer, StubNet, settings
 
-MB = 2**20
+MB = contract.MB  # the unit the limits are stated in (10**6 bytes)
 
 
 

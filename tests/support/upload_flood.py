@@ -1,5 +1,7 @@
 """`python -m tests.support.upload_flood BASE_URL KEY SLOW_URL`: one key's upload flood, from its own process
-(so that the client measuring another key's latency does not share a GIL with 480 MiB of sending).
+(so that the client measuring another key's latency does not share a GIL with 480 MiB of sending), and
+`read_latencies`, which measures that other key's reads (tests/acceptance/test_hostile_clients.py and
+bench/hostile_reads.py).
 
 48 concurrent `POST /v1/files/upload/url` of SLOW_URL and 8 concurrent 60 MiB `POST /v1/files/upload/base64`;
 prints the status codes as one JSON list when all are answered."""
@@ -10,6 +12,7 @@ import base64
 import json
 import sys
 import threading
+import time
 
 import httpx
 
@@ -38,6 +41,21 @@ def main(base_url: str, key: str, slow_url: str) -> None:
     for thread in threads:
         thread.join()
     print(json.dumps(statuses), flush=True)
+
+
+def read_latencies(client: httpx.Client, task_id: str, count: int,
+                   pause_s: float = 0.03) -> tuple[list[float], list[float]]:
+    """Seconds taken by `count` GET /v1/tasks/{id} (sorted) and as many GET /healthz, `pause_s` apart."""
+    gets, health = [], []
+    for _ in range(count):
+        began = time.monotonic()
+        assert client.get(f"/v1/tasks/{task_id}").status_code == 200
+        gets.append(time.monotonic() - began)
+        began = time.monotonic()
+        assert client.get("/healthz").status_code == 200
+        health.append(time.monotonic() - began)
+        time.sleep(pause_s)
+    return sorted(gets), sorted(health)
 
 
 if __name__ == "__main__":

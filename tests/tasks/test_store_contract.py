@@ -295,8 +295,7 @@ def test_uploaded_files(store: SqlStore) -> None:
 
 
 # -- wake-ups --------------------------------------------------------------------------------------
-def test_an_idle_worker_in_another_process_claims_a_new_task_within_100_ms(store_url: str,
-                                                                           tmp_path: Path) -> None:
+def test_an_idle_worker_in_another_process_is_woken_for_a_new_task(store_url: str, tmp_path: Path) -> None:
     """Two store instances stand for two processes (separate connections and wakers)."""
     api, worker = open_store(store_url), open_store(store_url)
     api_waker, worker_waker = open_waker(api, tmp_path / "wake", True), open_waker(worker, tmp_path / "wake", True)
@@ -330,7 +329,9 @@ def test_an_idle_worker_in_another_process_claims_a_new_task_within_100_ms(store
         for closeable in (api_waker, worker_waker, api, worker):
             closeable.close()
     assert len(latencies) == 5
-    assert max(latencies) < 0.1, latencies
+    # Woken, not polled: without the wake-up each claim waits out the 5 s wait_after; a tenth of it leaves a
+    # loaded machine room (the wake-up itself takes milliseconds: bench/queue.py).
+    assert max(latencies) < 5.0 / 10, latencies
 
 
 def test_postgres_waker_reconnects_after_losing_its_listen_connection(pg_server: PgServer) -> None:

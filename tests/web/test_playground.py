@@ -142,4 +142,16 @@ def test_playground_reports_errors_and_cancels(live: RunningServer, tab: Tab, tm
     page.locator("#current-status").filter(has_text="cancelled").wait_for(timeout=15_000)
     task_id = page.locator("#current-id").inner_text()
     page.locator(f'#history li[data-task-id="{task_id}"] .badge.cancelled').wait_for(timeout=10_000)
+
+    page.set_input_files("#ref-files", str(mf.make_image(tmp_path / "tiny.png", 200, 200, seed=7)))
+    page.wait_for_selector("#ref-list li:nth-child(2)[data-status=ready]")
+    page.get_by_label("Prompt", exact=True).fill("@Image2 waves")
+    page.get_by_label("Duration", exact=True).select_option("4")
+    page.get_by_role("button", name="Generate").click()
+    page.locator("#current-status").filter(has_text="failed").wait_for(timeout=30_000)
+    failed = page.locator(f'#history li[data-task-id="{page.locator("#current-id").inner_text()}"]')
+    failed.locator(".badge.failed").wait_for(timeout=10_000)
+    message = failed.locator(".item-error").inner_text()  # the message, not only the code
+    assert "image_urls[1]" in message and "below 300 px" in message, message
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "horizontal scroll on a phone"
     assert tab.errors == []

@@ -30,9 +30,8 @@ from refvid.api.uploads import (
     store_upload,
     temp_file,
 )
-from refvid.contract import MAX_BYTES, URL_FIELDS, MediaKind
+from refvid.contract import MAX_BYTES, URL_FIELDS, MediaKind, format_mb
 from refvid.errors import ValidationFailed
-from refvid.media.fetch import format_mb
 from refvid.runtime import Runtime
 from refvid.tasks.model import TaskSpec
 

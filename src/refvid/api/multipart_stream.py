@@ -2,8 +2,9 @@
 
 Starlette's `request.form()` spools the whole body to a temporary file before the route sees a byte, so a
 1 GiB chunked upload used to land on disk (in /tmp) before it was refused. Here python-multipart's
-incremental parser is fed straight from `request.stream()`: the `file` part goes to the caller's file, at
-most `max_bytes` of it, and the request fails with 413 the moment one more byte arrives.
+incremental parser is fed straight from the request's ASGI messages: the `file` part goes to the caller's
+file, at most `max_bytes` of it, and the request is refused with 413 the moment one more byte arrives (the rest
+of the body is then read and dropped, up to a bound, so that the client reads the 413: `uploads.drain_body`).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import BinaryIO
 from fastapi import Request
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect
 
 from refvid.api.errors import ApiError
-from refvid.api.uploads import too_large
+from refvid.api.uploads import drain_body, too_large
 
 MAX_PARTS = 10
 MAX_FIELD_BYTES = 4096  # the small text fields (file_name, auto_cleanup)
@@ -137,13 +139,22 @@ async def receive_multipart(request: Request, target: Path, max_bytes: int,
             name: getattr(sink, name) for name in (
                 "on_part_begin", "on_part_data", "on_part_end", "on_header_field", "on_header_value",
                 "on_header_end", "on_headers_finished", "on_end")})
+        more_body = True
         try:
-            async for chunk in request.stream():
-                if chunk:
+            while more_body:  # the ASGI messages themselves: a refusal must know whether the body has ended
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnect()
+                more_body = message.get("more_body", False)
+                if chunk := message.get("body", b""):
                     parser.write(chunk)
             parser.finalize()
         except MultipartParseError as exc:
             raise ApiError(400, f"could not read the multipart body: {exc}", "invalid_multipart") from exc
+        except ApiError as exc:
+            if exc.status == 413 and more_body:  # let the client finish sending, so that it reads the 413
+                await drain_body(request, started=True)
+            raise
     if not sink.done:
         raise ApiError(400, "the multipart body ended before its closing boundary", "invalid_multipart")
     if require_file and not sink.result.has_file:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import os
 import re
 import secrets
@@ -35,7 +36,7 @@ from refvid.api.errors import ApiError
 from refvid.api.present import base_url
 from refvid.api.schemas import FileObject
 from refvid.config import Settings
-from refvid.contract import UPLOAD_MAX_BYTES
+from refvid.contract import MIB, UPLOAD_MAX_BYTES, format_mb
 from refvid.media.fetch import Fetcher
 from refvid.media.probe import sniff
 from refvid.runtime import Runtime
@@ -54,12 +55,40 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 T = TypeVar("T")
 
 
-CLOSE = {"Connection": "close"}  # a body refused half-read: close, rather than read and drop the rest of it
+CLOSE = {"Connection": "close"}  # a refused body is not read to its end: the connection cannot be reused
+# A refused upload is read (and dropped) up to this much before the 413 goes out: httpx, requests and most
+# clients send the whole body before reading an answer, and a connection closed under them while they still
+# send resets, losing the 413 that was already on its way (they report `ReadError('')`). Past the bound, or
+# after DRAIN_MAX_S, the connection is closed anyway: that much is not a mistake worth serving.
+DRAIN_MAX_BYTES = 128 * MIB
+DRAIN_MAX_S = 30.0
 
 
 def too_large(param: str | None = "file", limit_bytes: int = MAX_UPLOAD_BYTES) -> ApiError:
-    return ApiError(413, f"uploads are limited to {limit_bytes // (1024 * 1024)} MB", "file_too_large", param,
+    return ApiError(413, f"uploads are limited to {format_mb(limit_bytes)}", "file_too_large", param,
                     headers=CLOSE)
+
+
+async def drain_body(request: Request, *, started: bool) -> None:
+    """Read and drop the rest of a refused request body (at most DRAIN_MAX_BYTES, for at most DRAIN_MAX_S) so
+    that the client reads the answer rather than a reset. `started`: whether the body has been read from yet;
+    a client that sent `Expect: 100-continue` and was not answered `100 Continue` has sent no body, and
+    waits for the answer (curl does this for large bodies), so there is nothing to drain."""
+    if not started and request.headers.get("expect", "").lower() == "100-continue":
+        return
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and (len(declared) > 18 or int(declared) > DRAIN_MAX_BYTES):
+        return  # it would be cut off anyway: reading the first DRAIN_MAX_BYTES of it helps nobody
+    drained = 0
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DRAIN_MAX_S):
+            while drained <= DRAIN_MAX_BYTES:
+                message = await request.receive()
+                if message["type"] != "http.request":
+                    return
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
 
 
 def safe_filename(name: str | None, fmt: str | None) -> str:

@@ -31,15 +31,17 @@ from rich.text import Text
 
 from refvid.api.schemas import TaskObject
 from refvid.client.clients import DEFAULT_MODEL, Client
-from refvid.client.errors import ClientError, ConflictError, TaskError
+from refvid.client.errors import AuthenticationError, ClientError, ConflictError, FileTooLargeError, TaskError
 
 BaseUrl = Annotated[str | None, typer.Option("--base-url", envvar="REFVID_BASE_URL", show_envvar=True,
                                              help="Server base URL [default: http://127.0.0.1:8000].")]
 ApiKey = Annotated[str | None, typer.Option("--api-key", envvar="REFVID_API_KEY", show_envvar=True,
-                                            help="API key sent as 'Authorization: Bearer'.")]
+                                            help="API key (from `refvid serve`'s first start or `refvid keys "
+                                                 "create` on the server).")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, for scripts.")]
 TaskId = Annotated[str, typer.Argument(help="Task id (task-unified-…).")]
 tasks_app = typer.Typer(help="List, show, cancel and delete tasks on the server.", no_args_is_help=True)
+WIDE_TABLE_COLUMNS = 140  # `tasks list` as a table from this terminal width; below it, one task per block
 
 
 def make_client(base_url: str | None, api_key: str | None) -> Client:
@@ -63,7 +65,18 @@ def _emit_json(value: BaseModel | dict[str, Any]) -> None:
 
 def _fail(error: ClientError | OSError, code: int = 1) -> NoReturn:
     _err().print(f"[bold red]error:[/] {escape(str(error))}", highlight=False)
+    if isinstance(error, AuthenticationError):
+        _err().print(escape(_key_hint(error)), highlight=False)
     raise typer.Exit(code)
+
+
+def _key_hint(error: AuthenticationError) -> str:
+    """What to do about a 401, in the CLI's terms (the server's message speaks HTTP: 'Authorization: Bearer')."""
+    make = ("A key is printed by `refvid serve` on its first start; make another on the server with "
+            "`refvid keys create` (same --data-dir or REFVID_DATABASE_URL as the server).")
+    if error.code == "missing_api_key":
+        return f"No API key was sent: set REFVID_API_KEY or pass --api-key. {make}"
+    return f"The server does not know this key: check REFVID_API_KEY / --api-key. {make}"
 
 
 def _eta(task: TaskObject) -> str:
@@ -158,7 +171,7 @@ def generate(
                 task = client.create(prompt, model=model, resolution=resolution, ratio=ratio,
                                      duration=duration, seed=seed, generate_audio=False if no_audio else None,
                                      images=image or [], videos=video or [], audios=audio or [])
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, FileTooLargeError) as exc:  # a file to fix before anything is sent
             _fail(exc, 2)
         except ClientError as exc:
             _fail(exc)
@@ -212,14 +225,34 @@ def tasks_list(
     if as_json:
         _emit_json(page)
         return
-    table = Table("id", "status", "%", "model", "created", "result / error")
-    for task in page.data:
-        created = datetime.fromtimestamp(task.created).strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(task.id, task.status, str(task.progress), task.model, created, _describe(task))
-    table.columns[0].no_wrap = True
-    Console().print(table)
+    out = Console()
+    if not out.is_terminal:  # a pipe or a file: one task per line, every field whole, tab-separated
+        for task in page.data:
+            typer.echo("\t".join((task.id, task.status, f"{task.progress}%", task.model, _created(task),
+                                  _describe(task))))
+    elif out.width >= WIDE_TABLE_COLUMNS:
+        table = Table("id", "status", "%", "model", "created", "result / error")
+        for task in page.data:
+            table.add_row(task.id, task.status, str(task.progress), task.model, _created(task), _describe(task))
+        _fold(table)
+        out.print(table)
+    else:  # a narrow terminal: one task per block, nothing cut to "…"
+        for task in page.data:
+            out.print(f"[bold]{task.id}[/]  {task.status} {task.progress}%  {_created(task)}", highlight=False)
+            out.print(Text(f"  {task.model}  {_describe(task)}".rstrip()), highlight=False)
     if page.has_more:
-        Console().print(f"more: refvid tasks list --after {page.last_id}", highlight=False)
+        _err().print(f"more: refvid tasks list --after {page.last_id}", highlight=False)
+
+
+def _created(task: TaskObject) -> str:
+    return datetime.fromtimestamp(task.created).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _fold(table: Table) -> None:
+    """Cells wrap onto more lines rather than end in "…"; the id stays on one line."""
+    for column in table.columns:
+        column.overflow = "fold"
+    table.columns[0].no_wrap = True
 
 
 @tasks_app.command("show")

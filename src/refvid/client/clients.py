@@ -31,11 +31,13 @@ from refvid.api.schemas import FileObject, ModelList, TaskDeleted, TaskList, Tas
 from refvid.client.errors import (
     APIConnectionError,
     ClientError,
+    FileTooLargeError,
     TaskCancelledError,
     TaskFailedError,
     WaitTimeoutError,
     error_from_response,
 )
+from refvid.client.limits import check_reference_sizes, check_upload_size, is_url, refused_upload
 from refvid.client.wire import Reference, file_object, merge_reference_aliases, task_object
 from refvid.contract import DEFAULT_MODEL
 from refvid.version import __version__
@@ -112,14 +114,22 @@ class AsyncClient:
         """Upload a local file (or bytes) through `POST /v1/files/upload/stream`; its `url` can be used
         in any `*_urls` field for 72 h."""
         name = filename or ("upload.bin" if isinstance(source, bytes) else Path(source).name)
-        data = source if isinstance(source, bytes) else await asyncio.to_thread(Path(source).read_bytes)
+        if isinstance(source, bytes):
+            check_upload_size(name, len(source))
+            data = source
+        else:
+            check_upload_size(os.fspath(source), (await asyncio.to_thread(Path(source).stat)).st_size)
+            data = await asyncio.to_thread(Path(source).read_bytes)
         files = {"file": (name, data, mimetypes.guess_type(name)[0] or "application/octet-stream")}
-        payload = await self._request("POST", "/v1/files/upload/stream", files=files, idempotent=False)
+        try:
+            payload = await self._request("POST", "/v1/files/upload/stream", files=files, idempotent=False)
+        except FileTooLargeError as exc:  # a server with a lower limit than the contract's
+            raise refused_upload(exc, name) from exc
         return file_object(payload)
 
     async def _resolve(self, ref: Reference) -> str:
-        if isinstance(ref, str) and ref.startswith(("http://", "https://", "data:")):
-            return ref
+        if is_url(ref):
+            return os.fspath(ref)
         if not await asyncio.to_thread(Path(ref).is_file):
             raise FileNotFoundError(f"reference {os.fspath(ref)!r} is neither a URL nor an existing file")
         return (await self.upload(ref)).url
@@ -139,6 +149,7 @@ class AsyncClient:
         fields are sent as they are (e.g. later waves' `image_url`)."""
         kinds = merge_reference_aliases(images=images, image_urls=image_urls, videos=videos,
                                         video_urls=video_urls, audios=audios, audio_urls=audio_urls)
+        await asyncio.to_thread(check_reference_sizes, kinds)  # all of them, before the first upload
         urls = await asyncio.gather(*(asyncio.gather(*(self._resolve(r) for r in refs)) for refs in kinds))
         body: dict[str, Any] = {"model": model, "prompt": prompt, "resolution": resolution, "ratio": ratio,
                                 "duration": duration, "generate_audio": generate_audio, "seed": seed,

@@ -78,7 +78,18 @@ class ConflictError(InvalidRequestError):
 
 
 class FileTooLargeError(APIStatusError):
-    """413: upload or body over the limit."""
+    """413: upload or body over the limit. Raised before a byte is sent when the client knows the limit (the
+    contract's per-kind reference limits and the upload limit), with `status_code` 413 as the server would
+    answer; `filename` and `limit_bytes` name the file and the limit when they are known."""
+
+    def __init__(self, message: str, *, filename: str | None = None, limit_bytes: int | None = None,
+                 **fields: Any):
+        fields.setdefault("status_code", 413)
+        fields.setdefault("type", "file_too_large_error")
+        fields.setdefault("code", "file_too_large")
+        super().__init__(message, **fields)
+        self.filename = filename
+        self.limit_bytes = limit_bytes
 
 
 class RateLimitError(APIStatusError):

@@ -22,6 +22,7 @@ from urllib.parse import unquote_to_bytes
 import httpx
 
 from refvid.config import Settings
+from refvid.contract import format_mb, size_over
 from refvid.errors import Cancelled, ReferenceFailure
 from refvid.net.guard import (
     AddressPolicy,
@@ -134,19 +135,10 @@ class Fetcher:
             f"{label}: more than {self.settings.fetch_max_redirects} redirects", code=FAILED)
 
 
-def format_mb(size_bytes: int) -> str:
-    """`31457280` -> `30 MB` (MB = 2**20 bytes, as the spec's limits are read)."""
-    return f"{size_bytes / 2**20:.1f}".rstrip("0").rstrip(".") + " MB"
-
-
 def _too_large(label: str, size_bytes: int, max_bytes: int, *, at_least: bool = False) -> ReferenceFailure:
     if at_least:  # streaming stopped at the limit: the real size is unknown
         return ReferenceFailure(f"{label}: file exceeds the {format_mb(max_bytes)} limit", code=TOO_LARGE)
-    size = format_mb(size_bytes)
-    if size == format_mb(max_bytes):  # "1 MB, over the 1 MB limit" would read as a contradiction
-        size = f"{size_bytes:,} bytes"
-    message = f"{label}: file is {size}, over the {format_mb(max_bytes)} limit"
-    return ReferenceFailure(message, code=TOO_LARGE)
+    return ReferenceFailure(f"{label}: file is {size_over(size_bytes, max_bytes)}", code=TOO_LARGE)
 
 
 def _temp_path(dest: Path) -> Path:

@@ -28,9 +28,11 @@ from refvid.contract import (
     VIDEO_TOTAL_MAX_BYTES,
     VIDEO_TOTAL_MAX_S,
     VIDEO_TOTAL_MIN_S,
+    format_mb,
+    size_over,
 )
 from refvid.errors import Cancelled, ReferenceFailure
-from refvid.media.fetch import Fetcher, format_mb
+from refvid.media.fetch import Fetcher
 from refvid.media.info import MediaInfo, MediaKind, Reference
 from refvid.media.probe import probe
 from refvid.media.refcache import RefCache
@@ -135,8 +137,7 @@ def _check_counts(jobs: list[tuple[MediaKind, int, str]]) -> None:
 def check_reference(kind: MediaKind, label: str, info: MediaInfo) -> None:
     """Raise ReferenceFailure if one probed reference breaks a per-file rule of spec §3."""
     if info.size_bytes > MAX_BYTES[kind]:
-        raise _fail(f"{label}: file is {format_mb(info.size_bytes)}, over the {format_mb(MAX_BYTES[kind])} "
-                    "limit", "reference_too_large")
+        raise _fail(f"{label}: file is {size_over(info.size_bytes, MAX_BYTES[kind])}", "reference_too_large")
     if kind == "image":
         for side, px in (("width", info.width), ("height", info.height)):
             if px > IMAGE_MAX_SIDE_PX:

@@ -336,12 +336,13 @@ function historyItem(task) {
     class: "secondary", onclick: () => cancelTask(task.id), "aria-label": `Cancel ${task.id}` }, "Cancel"));
   if (TERMINAL.has(task.status)) actions.append(el("button", { type: "button", class: "danger",
     onclick: () => deleteTask(task.id), "aria-label": `Delete ${task.id}` }, "Delete"));
-  return el("li", { class: `item ${task.status}`, "data-task-id": task.id },
-    el("div", { class: "item-main" },
-      el("span", { class: `badge ${task.status}` }, task.status),
-      el("code", { class: "item-id" }, task.id),
-      el("span", { class: "hint" }, `${task.model} · ${created} · ${summary}`)),
-    actions);
+  const main = el("div", { class: "item-main" },
+    el("span", { class: `badge ${task.status}` }, task.status),
+    el("code", { class: "item-id" }, task.id),
+    el("span", { class: "hint" }, `${task.model} · ${created} · ${summary}`));
+  // A failed task says why, not only its code: the message names the reference and the rule.
+  if (task.error && task.error.message) main.append(el("p", { class: "error item-error" }, task.error.message));
+  return el("li", { class: `item ${task.status}`, "data-task-id": task.id }, main, actions);
 }
 
 async function refreshHistory() {

@@ -34,6 +34,7 @@ from refvid.api.deps import (
     read_json_body,
 )
 from refvid.api.group_commit import GroupCommit
+from refvid.api.head import add_head_route
 from refvid.api.inline_media import store_inline_media
 from refvid.api.limits import Limits
 from refvid.api.present import base_url
@@ -148,6 +149,9 @@ def get_last_frame(task_id: str, runtime: RuntimeDep, expires: str | None = None
     if presigned:
         return RedirectResponse(presigned, status_code=307)
     raise ArkError(404, "ResourceNotFound", f"no last frame for task {task_id}")
+
+
+add_head_route(router, "/api/v3/results/{task_id}/last_frame.png", get_last_frame)
 
 
 def _owned(service: TaskService, owner: str, task_id: str) -> Task:

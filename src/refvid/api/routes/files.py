@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from refvid.api.deps import CallerDep, RuntimeDep, parse_body, read_json_body
 from refvid.api.errors import ApiError, documented_errors
+from refvid.api.head import add_head_route
 from refvid.api.multipart_stream import receive_multipart
 from refvid.api.schemas import FileObject, UploadBase64Request, UploadUrlRequest
 from refvid.api.uploads import (
@@ -22,6 +23,7 @@ from refvid.api.uploads import (
     URL_FETCHES_PER_KEY,
     UploadSlots,
     decode_base64_to,
+    drain_body,
     request_base,
     store_upload,
     temp_file,
@@ -43,6 +45,7 @@ async def upload_stream(request: Request, caller: CallerDep) -> FileObject:
     owner, runtime = caller.owner, caller.runtime
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and (len(declared) > 18 or int(declared) > MAX_UPLOAD_BYTES + 64 * 1024):
+        await drain_body(request, started=False)
         raise too_large()
     slots = UploadSlots.of(request)
     async with slots.slot(owner, "body", BODY_UPLOADS_PER_KEY):
@@ -123,3 +126,6 @@ def get_upload(file_id: str, name: str, runtime: RuntimeDep, expires: str | None
     if presigned:
         return RedirectResponse(presigned, status_code=307)
     raise ApiError(404, f"file {file_id} not found", "file_not_found")
+
+
+add_head_route(router, "/v1/files/{file_id}/{name}", get_upload)

@@ -1,12 +1,13 @@
-"""GET /v1/models and GET /healthz."""
+"""GET /v1/models and GET (and HEAD) /healthz."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from refvid.api.deps import CallerDep, RuntimeDep
 from refvid.api.errors import documented_errors
+from refvid.api.head import add_head_route, headers_only
 from refvid.api.schemas import ModelList, ModelObject
 from refvid.contract import COMMON_INPUTS, MODE_INPUTS, ModelOffer, mode_of
 
@@ -32,7 +33,10 @@ def _model_object(offer: ModelOffer) -> ModelObject:
 
 
 @router.get("/healthz", include_in_schema=False)
-def healthz(runtime: RuntimeDep) -> JSONResponse:
-    """200 once the database answers."""
+def healthz(request: Request, runtime: RuntimeDep) -> Response:
+    """200 once the database answers (HEAD too: load balancers and uptime checks ask with it)."""
     runtime.store.count_by_status()
-    return JSONResponse({"status": "ok"})
+    return headers_only(request, JSONResponse({"status": "ok"}))
+
+
+add_head_route(router, "/healthz", healthz)

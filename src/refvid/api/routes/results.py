@@ -1,4 +1,4 @@
-"""GET /v1/results/{task_id}/{name}: signed, expiring, Range-capable, no Authorization header needed."""
+"""GET (and HEAD) /v1/results/{task_id}/{name}: signed, expiring, Range-capable, no Authorization header needed."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from refvid.api.deps import RuntimeDep
 from refvid.api.errors import ApiError, documented_errors
+from refvid.api.head import add_head_route
 from refvid.api.routes.files import SERVED_FILE_HEADERS
 from refvid.runtime import Runtime
 from refvid.storage.signing import verify
@@ -44,3 +45,6 @@ def blob_response(runtime: Runtime, key: str, name: str) -> Response | None:
         return FileResponse(local, media_type=MEDIA[name][0], filename=name, headers=SERVED_FILE_HEADERS)
     presigned = runtime.blobs.presigned_url(key, 3600)
     return RedirectResponse(presigned, status_code=307) if presigned else None
+
+
+add_head_route(router, "/v1/results/{task_id}/{name}", get_result)
