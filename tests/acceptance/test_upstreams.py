@@ -1,0 +1,139 @@
+"""The upstream engine end to end: `refvid serve` + `refvid worker` subprocesses on loopback in front of the
+fakes of vLLM-Omni and SGLang Diffusion (tests/support/fakes), driven through the FoxAPI API."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from refvid.contract import pixel_size
+from tests.support import media_factory as mf
+from tests.support.fakes.sglang import FakeSGLang
+from tests.support.fakes.videos_api import FakeVideosServer
+from tests.support.fakes.vllm_omni import FakeVllmOmni
+from tests.support.servers import KEY, wait_terminal
+from tests.support.upstreams import MODEL, Deployment, pool_toml, upstream
+from tests.support.video_checks import assert_contract
+
+pytestmark = pytest.mark.slow
+H3 = "MiniMaxAI/MiniMax-H3"
+PROMPT = "@Image2 dances with @Image1 and @Image3, moving like @Video1, to @Audio1"
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("upstream-media")
+    return {**{f"img{i}": mf.make_image(folder / f"img{i}.png", 640, 480, seed=i) for i in (1, 2, 3)},
+            "clip": mf.make_video(folder / "clip.mp4", 320, 240, seconds=2.5),
+            "music": mf.make_mp3(folder / "music.mp3", seconds=3.0),
+            # what the upstream returns: 64x48 at 16 fps, 2 s, with sound (the contract wants none of that)
+            "result": mf.make_video(folder / "result.mp4", 64, 48, seconds=2.0, fps=16, with_audio=True)}
+
+
+@pytest.fixture
+def refs(media_server: tuple[str, Path], media: dict[str, Path]) -> str:
+    base, folder = media_server
+    for path in media.values():
+        (folder / path.name).write_bytes(path.read_bytes())
+    return base
+
+
+def body(base: str, **changes: Any) -> dict[str, Any]:
+    return {"model": MODEL, "prompt": PROMPT, "resolution": "480p", "ratio": "16:9", "duration": 4,
+            "generate_audio": True, "image_urls": [f"{base}/img{i}.png" for i in (1, 2, 3)],
+            "video_urls": [f"{base}/clip.mp4"], "audio_urls": [f"{base}/music.mp3"], **changes}
+
+
+def client_for(deployment: Deployment) -> httpx.Client:
+    return httpx.Client(base_url=deployment.server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+
+
+def submit(client: httpx.Client, payload: dict[str, Any]) -> str:
+    created = client.post("/v1/videos/generations", json=payload)
+    assert created.status_code == 200, created.text
+    return str(created.json()["id"])
+
+
+def wait_until(predicate: Any, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def omni(media: dict[str, Path]) -> Iterator[FakeVllmOmni]:
+    with FakeVllmOmni(media["result"].read_bytes(), served_model=H3) as fake:
+        yield fake  # type: ignore[misc]
+
+
+@pytest.fixture
+def sglang(media: dict[str, Path]) -> Iterator[FakeSGLang]:
+    with FakeSGLang(media["result"].read_bytes(), served_model=H3) as fake:
+        yield fake  # type: ignore[misc]
+
+
+def deploy(tmp_path: Path, *upstreams: dict[str, Any]) -> Iterator[Deployment]:
+    running = Deployment(tmp_path / "deploy", pool_toml(*upstreams)).start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def on_omni(tmp_path: Path, omni: FakeVllmOmni) -> Iterator[Deployment]:
+    yield from deploy(tmp_path, upstream("omni", "vllm-omni", omni.url, model=H3, family="minimax-h3"))
+
+
+@pytest.fixture
+def on_sglang(tmp_path: Path, sglang: FakeSGLang) -> Iterator[Deployment]:
+    yield from deploy(tmp_path, upstream("sgl", "sglang", sglang.url, model=H3, family="minimax-h3",
+                                         submit="json"))
+
+
+def check_result(client: httpx.Client, task: dict[str, Any], tmp_path: Path, audio: bool = True) -> None:
+    assert task["status"] == "completed", task
+    video = tmp_path / "out.mp4"
+    video.write_bytes(client.get(task["results"][0]["url"] if "url" in task["results"][0]
+                                 else task["results"][0]).content)
+    width, height = pixel_size("480p", "16:9")
+    assert_contract(video, width, height, 4, has_audio=audio)
+
+
+def test_vllm_omni_h3_gets_five_references_in_mention_order(
+        on_omni: Deployment, omni: FakeVllmOmni, refs: str, media: dict[str, Path], tmp_path: Path) -> None:
+    with client_for(on_omni) as client:
+        task = wait_terminal(client, submit(client, body(refs)), timeout_s=120)
+        check_result(client, task, tmp_path)
+    [job] = omni.creates
+    assert job.fields["model"] == H3
+    assert json.loads(job.fields["extra_params"]) == {"task": "ref2va", "duration": 4.0}
+    assert job.fields["prompt"] == ("<Picture 2> dances with <Picture 1> and <Picture 3>, moving like <Video 1>, "
+                                    "to <Audio 1>")
+    assert [(p.field, p.content_type) for p in job.files] == [("input_references", "image/png")] * 3 + [
+        ("input_references", "video/mp4"), ("input_references", "audio/mpeg")]
+    sent = [p.data for p in job.files]
+    assert sent == [media[name].read_bytes() for name in ("img1", "img2", "img3", "clip", "music")]
+
+
+def test_sglang_h3_gets_conditions_in_order_and_a_target(
+        on_sglang: Deployment, sglang: FakeSGLang, refs: str, media: dict[str, Path], tmp_path: Path) -> None:
+    with client_for(on_sglang) as client:
+        task = wait_terminal(client, submit(client, body(refs)), timeout_s=120)
+        check_result(client, task, tmp_path)
+    [job] = sglang.creates
+    assert job.fields["task"] == "ref2va" and job.fields["model"] == H3
+    assert job.fields["target"] == {"short_edge": 768, "aspect_ratio": "16:9", "duration_seconds": 4}
+    conditions = job.fields["conditions"]
+    assert [c["type"] for c in conditions] == ["image"] * 3 + ["video", "audio"]
+    assert {c["role"] for c in conditions} == {"reference"}
+    decoded = [base64.b64decode(c["uri"].split(",", 1)[1]) for c in conditions]
+    assert decoded == [media[name].read_bytes() for name in ("img1", "img2", "img3", "clip", "music")]
