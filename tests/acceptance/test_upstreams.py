@@ -137,3 +137,91 @@ def test_sglang_h3_gets_conditions_in_order_and_a_target(
     assert {c["role"] for c in conditions} == {"reference"}
     decoded = [base64.b64decode(c["uri"].split(",", 1)[1]) for c in conditions]
     assert decoded == [media[name].read_bytes() for name in ("img1", "img2", "img3", "clip", "music")]
+
+
+def job_running(fake: FakeVideosServer, count: int = 1) -> Any:
+    return lambda: len(fake.creates) >= count and fake.open_jobs() >= 1
+
+
+def test_a_worker_killed_mid_job_resumes_it_without_a_second_create(
+        on_omni: Deployment, omni: FakeVllmOmni, refs: str, tmp_path: Path) -> None:
+    omni.plan(held=True)
+    with client_for(on_omni) as client:
+        task_id = submit(client, body(refs))
+        wait_until(job_running(omni))
+        time.sleep(0.5)  # the id is saved before the first poll; give the worker a poll or two
+        assert on_omni.worker is not None
+        on_omni.worker.kill9()
+        on_omni.restart_worker()
+        time.sleep(1.0)
+        omni.release_all()
+        task = wait_terminal(client, task_id, timeout_s=120)
+        check_result(client, task, tmp_path)
+    assert len(omni.creates) == 1, on_omni.worker_log()
+
+
+def test_a_forgotten_job_is_resubmitted_once_then_the_task_fails(
+        on_omni: Deployment, omni: FakeVllmOmni, refs: str, tmp_path: Path) -> None:
+    omni.plan(held=True)
+    with client_for(on_omni) as client:
+        first = submit(client, body(refs))
+        wait_until(job_running(omni))
+        omni.plan(held=False)
+        omni.restart()  # the upstream process restarted: job 1 is 404 now
+        task = wait_terminal(client, first, timeout_s=120)
+        check_result(client, task, tmp_path)
+        assert len(omni.creates) == 2  # resubmitted once
+
+        omni.plan(held=True)
+        second = submit(client, body(refs))
+        wait_until(job_running(omni, 3))
+        omni.restart()
+        wait_until(job_running(omni, 4))
+        omni.restart()  # forgotten again: no third job
+        failed = wait_terminal(client, second, timeout_s=120)
+    assert failed["status"] == "failed" and failed["error"]["code"] == "upstream_error", failed
+    assert "lost job" in failed["error"]["message"]
+    assert len(omni.creates) == 4
+
+
+def test_cancel_while_running_deletes_the_vllm_omni_job(
+        on_omni: Deployment, omni: FakeVllmOmni, refs: str) -> None:
+    omni.plan(held=True)
+    with client_for(on_omni) as client:
+        task_id = submit(client, body(refs))
+        wait_until(lambda: omni.open_jobs() and client.get(f"/v1/tasks/{task_id}").json()["progress"] >= 10)
+        assert client.get(f"/v1/tasks/{task_id}").json()["task_info"]["can_cancel"] is True
+        assert client.post(f"/v1/tasks/{task_id}/cancel").status_code == 200
+        task = wait_terminal(client, task_id, timeout_s=60)
+    assert task["status"] == "cancelled"
+    assert omni.deletes == [omni.creates[0].id]
+
+
+def test_an_sglang_job_cannot_be_cancelled_once_submitted(
+        on_sglang: Deployment, sglang: FakeSGLang, refs: str, tmp_path: Path) -> None:
+    sglang.plan(held=True)
+    with client_for(on_sglang) as client:
+        task_id = submit(client, body(refs))
+        wait_until(lambda: client.get(f"/v1/tasks/{task_id}").json()["task_info"]["can_cancel"] is False)
+        assert client.post(f"/v1/tasks/{task_id}/cancel").status_code == 409
+        sglang.release_all()
+        check_result(client, wait_terminal(client, task_id, timeout_s=120), tmp_path)
+    assert sglang.deletes == []
+
+
+def test_a_failed_job_fails_the_task_with_its_message_and_502_bursts_are_retried(
+        on_omni: Deployment, omni: FakeVllmOmni, refs: str, tmp_path: Path) -> None:
+    omni.plan(outcome="failed", message="CUDA out of memory while decoding")
+    with client_for(on_omni) as client:
+        failed = wait_terminal(client, submit(client, body(refs)), timeout_s=120)
+        assert failed["status"] == "failed", failed
+        assert failed["error"]["code"] == "upstream_error"
+        assert "CUDA out of memory while decoding" in failed["error"]["message"]
+
+        omni.plan(outcome="completed", run_s=1.0)
+        task_id = submit(client, body(refs))
+        wait_until(job_running(omni, 2))
+        omni.burst(8, status=502)
+        check_result(client, wait_terminal(client, task_id, timeout_s=120), tmp_path)
+    assert len(omni.creates) == 2
+    assert sum(1 for method, _ in omni.requests if method == "GET") > 8
