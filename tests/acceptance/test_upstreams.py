@@ -225,3 +225,74 @@ def test_a_failed_job_fails_the_task_with_its_message_and_502_bursts_are_retried
         check_result(client, wait_terminal(client, task_id, timeout_s=120), tmp_path)
     assert len(omni.creates) == 2
     assert sum(1 for method, _ in omni.requests if method == "GET") > 8
+
+
+TEXT = "seedance-2.0-text-to-video"
+
+
+def text_body(**changes: Any) -> dict[str, Any]:
+    return {"model": TEXT, "prompt": "a lighthouse at dusk, waves", "resolution": "480p", "ratio": "16:9",
+            "duration": 4, "generate_audio": False, **changes}
+
+
+@pytest.fixture
+def pair(media: dict[str, Path]) -> Iterator[tuple[FakeVllmOmni, FakeVllmOmni]]:
+    with FakeVllmOmni(media["result"].read_bytes(), served_model=H3) as a, \
+            FakeVllmOmni(media["result"].read_bytes(), served_model=H3) as b:
+        a.plan(run_s=1.0)
+        b.plan(run_s=1.0)
+        yield a, b  # type: ignore[misc]
+
+
+def pooled(tmp_path: Path, a: FakeVllmOmni, b: FakeVllmOmni) -> Iterator[Deployment]:
+    yield from deploy(tmp_path, *(upstream(name, "vllm-omni", fake.url, model=H3, family="minimax-h3",
+                                           serves=[TEXT], max_in_flight=2) for name, fake in (("a", a), ("b", b))))
+
+
+def test_a_pool_of_two_never_exceeds_max_in_flight_and_uses_both(
+        tmp_path: Path, pair: tuple[FakeVllmOmni, FakeVllmOmni]) -> None:
+    a, b = pair
+    for deployment in pooled(tmp_path, a, b):
+        with client_for(deployment) as client:
+            ids = [submit(client, text_body(seed=i)) for i in range(8)]
+            tasks = [wait_terminal(client, task_id, timeout_s=180) for task_id in ids]
+            models = client.get("/v1/models").json()["data"]
+    assert [t["status"] for t in tasks] == ["completed"] * 8
+    assert a.peak_open <= 2 and b.peak_open <= 2
+    assert a.creates and b.creates and len(a.creates) + len(b.creates) == 8
+    [text] = [m for m in models if m["id"] == TEXT]
+    described = text["details"]["upstreams"]
+    assert [(u["name"], u["provider"], u["model"]) for u in described] == [("a", "vllm-omni", H3),
+                                                                          ("b", "vllm-omni", H3)]
+    assert a.url not in json.dumps(models) and "url" not in described[0]
+
+
+def test_a_pool_with_one_upstream_refusing_connections_runs_everything_on_the_other(
+        tmp_path: Path, pair: tuple[FakeVllmOmni, FakeVllmOmni]) -> None:
+    a, b = pair
+    a.refuse()
+    for deployment in pooled(tmp_path, a, b):
+        with client_for(deployment) as client:
+            ids = [submit(client, text_body(seed=i)) for i in range(8)]
+            tasks = [wait_terminal(client, task_id, timeout_s=180) for task_id in ids]
+    assert [t["status"] for t in tasks] == ["completed"] * 8
+    assert len(b.creates) == 8 and b.peak_open <= 2
+
+
+def test_a_request_no_upstream_can_honour_is_refused_at_submit(
+        tmp_path: Path, omni: FakeVllmOmni, refs: str) -> None:
+    no_audio = upstream("omni", "vllm-omni", omni.url, model=H3, family="minimax-h3", accepts={"max_audios": 0})
+    for deployment in deploy(tmp_path, no_audio):
+        with client_for(deployment) as client:
+            refused = client.post("/v1/videos/generations", json=body(refs))
+            too_fine = client.post("/v1/videos/generations", json=body(refs, resolution="1080p", audio_urls=[]))
+            models = client.get("/v1/models").json()["data"]
+    assert refused.status_code == 422, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "unsupported_by_upstream" and error["param"] == "audio_urls", error
+    assert "upstream omni: audio_urls has 1, it takes at most 0" in error["message"]
+    assert too_fine.status_code == 422 and "1080p" in too_fine.text
+    [model] = [m for m in models if m["id"] == MODEL]
+    assert model["engine"] == "upstream" and model["resolutions"] == ["480p", "720p"]
+    assert model["details"]["upstreams"][0]["accepts"]["max_audios"] == 0
+    assert omni.creates == []
