@@ -156,10 +156,14 @@ def compose_server(settings: Settings, runtime: Runtime, embedded_workers: int,
     from refvid.api.app import create_app
     from refvid.engines.registry import model_offers
     from refvid.engines.relay.upstream import left_queue
+    from refvid.engines.upstream.config import load_upstreams
+    from refvid.engines.upstream.health import UpstreamStatus
 
     services = _background(runtime, embedded_workers) if background else []
+    status = UpstreamStatus(load_upstreams(settings.upstreams),
+                            functools.partial(runtime.store.processing_states, "upstream"))
     return create_app(settings, runtime, model_offers(settings), upstream=functools.partial(left_queue, settings),
-                      background=services)
+                      background=services, model_status=status)
 
 
 def _background(runtime: Runtime, embedded_workers: int) -> list[Background]:

@@ -255,6 +255,8 @@ def test_a_pool_of_two_never_exceeds_max_in_flight_and_uses_both(
     for deployment in pooled(tmp_path, a, b):
         with client_for(deployment) as client:
             ids = [submit(client, text_body(seed=i)) for i in range(8)]
+            wait_until(lambda: len(a.creates) + len(b.creates) >= 2)
+            [busy] = [m for m in client.get("/v1/models").json()["data"] if m["id"] == TEXT]
             tasks = [wait_terminal(client, task_id, timeout_s=180) for task_id in ids]
             models = client.get("/v1/models").json()["data"]
     assert [t["status"] for t in tasks] == ["completed"] * 8
@@ -265,6 +267,8 @@ def test_a_pool_of_two_never_exceeds_max_in_flight_and_uses_both(
     assert [(u["name"], u["provider"], u["model"]) for u in described] == [("a", "vllm-omni", H3),
                                                                           ("b", "vllm-omni", H3)]
     assert a.url not in json.dumps(models) and "url" not in described[0]
+    assert all(u["healthy"] for u in described) and [u["in_flight"] for u in described] == [0, 0]
+    assert 1 <= sum(u["in_flight"] for u in busy["details"]["upstreams"]) <= 4
 
 
 def test_a_pool_with_one_upstream_refusing_connections_runs_everything_on_the_other(
@@ -275,8 +279,11 @@ def test_a_pool_with_one_upstream_refusing_connections_runs_everything_on_the_ot
         with client_for(deployment) as client:
             ids = [submit(client, text_body(seed=i)) for i in range(8)]
             tasks = [wait_terminal(client, task_id, timeout_s=180) for task_id in ids]
+            [text] = [m for m in client.get("/v1/models").json()["data"] if m["id"] == TEXT]
     assert [t["status"] for t in tasks] == ["completed"] * 8
     assert len(b.creates) == 8 and b.peak_open <= 2
+    health = {u["name"]: (u["healthy"], u["in_flight"]) for u in text["details"]["upstreams"]}
+    assert health == {"a": (False, 0), "b": (True, 0)}
 
 
 def test_a_request_no_upstream_can_honour_is_refused_at_submit(
