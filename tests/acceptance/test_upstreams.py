@@ -303,3 +303,20 @@ def test_a_request_no_upstream_can_honour_is_refused_at_submit(
     assert model["engine"] == "upstream" and model["resolutions"] == ["480p", "720p"]
     assert model["details"]["upstreams"][0]["accepts"]["max_audios"] == 0
     assert omni.creates == []
+
+
+def test_ark_as_a_pool_provider_relays_with_the_relay_payload(
+        tmp_path: Path, refs: str, media: dict[str, Path]) -> None:
+    from tests.support.fakes.ark import FakeArk
+
+    with FakeArk(video=media["result"].read_bytes()) as ark:
+        ark.plan(queued_ms=30, running_ms=300)
+        seedance = upstream("ark", "ark", ark.base_url, api_key="x", model="dreamina-seedance-2-0-260128",
+                            family="seedance")
+        for deployment in deploy(tmp_path, seedance):
+            with client_for(deployment) as client:
+                task = wait_terminal(client, submit(client, body(refs)), timeout_s=120)
+                check_result(client, task, tmp_path)
+    [create] = ark.creates
+    assert create["model"] == "dreamina-seedance-2-0-260128"
+    assert [item["type"] for item in create["content"]] == ["text", *["image_url"] * 3, "video_url", "audio_url"]

@@ -83,6 +83,8 @@ class UpstreamConfig(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> UpstreamConfig:
         self.capabilities  # noqa: B018  (an unknown family or accepts key fails here, at load time)
+        if self.provider == "ark" and not self.model:
+            raise ValueError("an Ark upstream needs `model` (the Ark model or endpoint id)")
         if self.provider == "vllm-omni" and self.submit == "json":
             raise ValueError("vLLM-Omni takes multipart/form-data only: submit must be \"multipart\"")
         return self

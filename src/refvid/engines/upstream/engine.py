@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+
 from refvid.config import Settings
 from refvid.engines.base import BaseEngine, EngineContext, EngineInput, EngineOutput
 from refvid.engines.upstream import CAPABILITIES
@@ -34,6 +36,7 @@ from refvid.engines.upstream.providers.base import JobState
 from refvid.engines.upstream.transport import JobGone, Refused
 from refvid.errors import Cancelled, Deferred, TaskFailure
 from refvid.metrics import UPSTREAM_FAILURES, UPSTREAM_JOB_SECONDS
+from refvid.net.guard import safe_client
 
 log = logging.getLogger(__name__)
 MAX_SUBMISSIONS = 2  # the first job, and one resubmission of a job the upstream forgot
@@ -76,6 +79,14 @@ class UpstreamEngine(BaseEngine):
     def __init__(self, settings: Settings, pool: UpstreamPool | None = None):
         self.settings = settings
         self.pool = pool or UpstreamPool.for_settings(settings)
+        self._public: httpx.Client | None = None  # results on a public object store (Ark), one for all jobs
+        self._public_lock = threading.Lock()
+
+    def public_client(self) -> httpx.Client:
+        with self._public_lock:
+            if self._public is None:
+                self._public = safe_client(self.settings, timeout_s=60.0)
+            return self._public
 
     def generate(self, job: EngineInput, ctx: EngineContext) -> EngineOutput:
         sleep = cancellable_sleep(ctx)
@@ -208,8 +219,11 @@ class UpstreamEngine(BaseEngine):
         http = member.http
         assert http is not None
         ctx.progress(90, "downloading the upstream's video")
+        started = time.monotonic()
         source = job.work_dir / "upstream.mp4"
-        http.download(done.content, source, sleep)
+        provider = provider_for(member.config.provider)
+        elsewhere = None if provider.results_on_own_origin else self.public_client()
+        http.download(done.content, source, sleep, elsewhere=elsewhere)
         out = job.output
         dest, thumb = job.work_dir / "output.mp4", job.work_dir / "thumbnail.jpg"
 
@@ -231,7 +245,8 @@ class UpstreamEngine(BaseEngine):
                  "upstream_model": done.raw.get("model"),
                  "upstream_output": {"width": made.source_width, "height": made.source_height,
                                      "fps": made.source_fps, "duration_s": made.source_duration_s,
-                                     "has_audio": made.source_has_audio}}
+                                     "has_audio": made.source_has_audio},
+                 "copy_s": round(time.monotonic() - started, 3)}  # download + conform
         return EngineOutput(video_path=dest, seed=out.seed, width=out.width, height=out.height,
                             duration_s=float(out.duration_s), fps=out.fps, has_audio=out.generate_audio,
                             thumbnail_path=thumb if thumb.is_file() else None, extra=extra)

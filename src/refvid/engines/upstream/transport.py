@@ -27,6 +27,7 @@ import httpx
 from refvid.engines.upstream.config import UpstreamConfig
 from refvid.errors import TaskFailure
 from refvid.metrics import UPSTREAM_FAILURES, UPSTREAM_REQUEST_SECONDS
+from refvid.net.guard import ForbiddenDestination
 
 log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -141,30 +142,43 @@ class UpstreamHttp:
         """One DELETE without retries (a cancel runs inside the worker's short cancellation grace)."""
         return self._client.delete(path, timeout=timeout_s)
 
-    def download(self, url: str, dest: Path, sleep: Callable[[float], None], max_bytes: int = MAX_VIDEO_BYTES) -> int:
-        """Stream the job's video (a path of the upstream, or a URL on its own origin) into `dest`."""
+    def download(self, url: str, dest: Path, sleep: Callable[[float], None], max_bytes: int = MAX_VIDEO_BYTES,
+                 elsewhere: httpx.Client | None = None) -> int:
+        """Stream the job's video (a path of the upstream, or a URL on its own origin) into `dest`. A URL on
+        another origin is fetched only through `elsewhere` (the guarded client: public addresses only), and
+        only for providers whose results live on a public object store (Ark)."""
         absolute = urljoin(self.config.url + "/", url)
         parts = urlsplit(absolute)
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        if (parts.scheme, (parts.hostname or "").lower(), port) != self.config.origin:
+        own = (parts.scheme, (parts.hostname or "").lower(), port) == self.config.origin
+        if not own and elsewhere is not None:
+            return self._stream(elsewhere, absolute, dest, max_bytes, sleep)
+        if not own:
             raise TaskFailure(f"upstream {self.config.name} pointed the result at another origin "
                               f"({parts.scheme}://{parts.hostname}); results are fetched only from the upstream "
                               "itself", code="upstream_error")
+        return self._stream(self._client, absolute, dest, max_bytes, sleep)
+
+    def _stream(self, client: httpx.Client, url: str, dest: Path, max_bytes: int,
+                sleep: Callable[[float], None]) -> int:
         deadline = time.monotonic() + self.outage_s
         attempt = 0
         while True:
             attempt += 1
             try:
-                return self._download_once(absolute, dest, max_bytes)
+                return self._download_once(client, url, dest, max_bytes)
+            except ForbiddenDestination as exc:
+                raise TaskFailure(f"upstream {self.config.name} pointed the result at a forbidden address: {exc}",
+                                  code="upstream_error") from exc
             except (httpx.TransportError, _Retryable) as exc:
                 if time.monotonic() >= deadline:
                     raise Unreachable(f"downloading the result of upstream {self.config.name} failed: {exc}") from exc
                 sleep(self._backoff(attempt))
 
-    def _download_once(self, url: str, dest: Path, max_bytes: int) -> int:
+    def _download_once(self, client: httpx.Client, url: str, dest: Path, max_bytes: int) -> int:
         partial = dest.with_name(dest.name + ".part")
         size = 0
-        with self._client.stream("GET", url, headers={"Accept": "video/mp4, application/octet-stream"}) as response:
+        with client.stream("GET", url, headers={"Accept": "video/mp4, application/octet-stream"}) as response:
             if response.status_code in RETRY_STATUSES:
                 raise _Retryable(f"HTTP {response.status_code}")
             if not response.is_success:

@@ -18,4 +18,8 @@ def provider_for(name: str) -> Provider:
         from refvid.engines.upstream.providers.sglang import SGLANG
 
         return SGLANG
+    if name == "ark":
+        from refvid.engines.upstream.providers.ark import ARK
+
+        return ARK
     raise KeyError(f"no upstream provider {name!r}")

@@ -50,6 +50,9 @@ class Provider(Protocol):
     cancels_running: ClassVar[bool]
     # Whether the provider says when a job starts running (SGLang never sets in_progress).
     reports_running: ClassVar[bool]
+    # Whether the video is served by the upstream itself (vLLM-Omni, SGLang: fetched only from its origin) or
+    # from a public object store (Ark's presigned URLs: fetched through the guarded client, public hosts only).
+    results_on_own_origin: ClassVar[bool]
 
     def submit(self, http: UpstreamHttp, job: EngineInput, sleep: Sleep) -> str: ...
 

@@ -51,6 +51,7 @@ def condition(ref: Reference) -> dict[str, Any]:
 class SGLang:
     name: ClassVar[str] = "sglang"
     cancels_running: ClassVar[bool] = False
+    results_on_own_origin: ClassVar[bool] = True
     reports_running: ClassVar[bool] = False
 
     def body(self, http: UpstreamHttp, job: EngineInput) -> dict[str, Any]:

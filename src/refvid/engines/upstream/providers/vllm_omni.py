@@ -45,6 +45,7 @@ CANCEL_TIMEOUT_S = 3.0
 class VllmOmni:
     name: ClassVar[str] = "vllm-omni"
     cancels_running: ClassVar[bool] = True
+    results_on_own_origin: ClassVar[bool] = True
     reports_running: ClassVar[bool] = True
 
     def form(self, http: UpstreamHttp, job: EngineInput) -> list[tuple[str, Any]]:
