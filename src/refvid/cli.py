@@ -155,7 +155,7 @@ def compose_server(settings: Settings, runtime: Runtime, embedded_workers: int,
     maintenance (reaper, GC), the webhook deliveries and `embedded_workers` in-process workers (0 = API only)."""
     from refvid.api.app import create_app
     from refvid.engines.registry import model_offers
-    from refvid.engines.relay.upstream import left_queue
+    from refvid.engines.upstream.providers.ark_sync import left_queue
     from refvid.engines.upstream.config import load_upstreams
     from refvid.engines.upstream.health import UpstreamStatus
 

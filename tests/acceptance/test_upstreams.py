@@ -71,13 +71,13 @@ def wait_until(predicate: Any, timeout_s: float = 60) -> None:
 @pytest.fixture
 def omni(media: dict[str, Path]) -> Iterator[FakeVllmOmni]:
     with FakeVllmOmni(media["result"].read_bytes(), served_model=H3) as fake:
-        yield fake  # type: ignore[misc]
+        yield fake
 
 
 @pytest.fixture
 def sglang(media: dict[str, Path]) -> Iterator[FakeSGLang]:
     with FakeSGLang(media["result"].read_bytes(), served_model=H3) as fake:
-        yield fake  # type: ignore[misc]
+        yield fake
 
 
 def deploy(tmp_path: Path, *upstreams: dict[str, Any]) -> Iterator[Deployment]:
@@ -241,7 +241,7 @@ def pair(media: dict[str, Path]) -> Iterator[tuple[FakeVllmOmni, FakeVllmOmni]]:
             FakeVllmOmni(media["result"].read_bytes(), served_model=H3) as b:
         a.plan(run_s=1.0)
         b.plan(run_s=1.0)
-        yield a, b  # type: ignore[misc]
+        yield a, b
 
 
 def pooled(tmp_path: Path, a: FakeVllmOmni, b: FakeVllmOmni) -> Iterator[Deployment]:

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 from starlette.applications import Starlette
@@ -114,9 +114,9 @@ class FakeVideosServer:
         return sum(1 for job in self.jobs.values() if job.status(now) in ("queued", "in_progress"))
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    def start(self) -> FakeVideosServer:
+    def start(self) -> Self:
         app = Starlette(routes=self.routes())
-        app.add_middleware(_Gate, fake=self)  # type: ignore[arg-type]
+        app.add_middleware(_Gate, fake=self)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
@@ -144,7 +144,7 @@ class FakeVideosServer:
     def stop(self) -> None:
         self.refuse()
 
-    def __enter__(self) -> FakeVideosServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

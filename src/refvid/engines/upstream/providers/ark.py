@@ -1,5 +1,5 @@
 """ByteDance's Ark task API (BytePlus ModelArk / Volcengine Ark, Seedance 2.x) as a pool provider: the same
-wire as the `relay` engine (docs/relay.md), whose payload mapping it reuses (`engines/relay/payload.py`):
+wire as the `relay` engine (docs/relay.md), whose payload mapping it reuses (`ark_payload.py`):
 
 - create: `POST {url}/contents/generations/tasks` with the relay's body (content items with roles, prompt
   tokens renamed "Image 1", images and audio inlined as `data:` URLs, user URLs passed as sent: Ark is a public
@@ -16,7 +16,7 @@ import logging
 from typing import Any, ClassVar, cast
 
 from refvid.engines.base import EngineInput
-from refvid.engines.relay.payload import build_request, failure_for
+from refvid.engines.upstream.providers.ark_payload import build_request, failure_for
 from refvid.engines.upstream.providers.base import JobState, Sleep, merge_request
 from refvid.engines.upstream.transport import UpstreamHttp, job_body
 from refvid.errors import TaskFailure
