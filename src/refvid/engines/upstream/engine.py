@@ -33,6 +33,7 @@ from refvid.engines.upstream import CAPABILITIES
 from refvid.engines.upstream.pool import Member, UpstreamPool, refusal
 from refvid.engines.upstream.providers import provider_for
 from refvid.engines.upstream.providers.base import JobState
+from refvid.engines.upstream.stopping import cancellable_sleep, stop_reason
 from refvid.engines.upstream.transport import JobGone, Refused
 from refvid.errors import Cancelled, Deferred, TaskFailure
 from refvid.metrics import UPSTREAM_FAILURES, UPSTREAM_JOB_SECONDS
@@ -40,30 +41,8 @@ from refvid.net.guard import safe_client
 
 log = logging.getLogger(__name__)
 MAX_SUBMISSIONS = 2  # the first job, and one resubmission of a job the upstream forgot
-CANCEL_POLL_S = 0.1
 # Conforming decodes and encodes a whole clip: at most this many at once per process, whatever the followers.
 _CONFORMS = threading.BoundedSemaphore(2)
-
-
-def cancellable_sleep(ctx: EngineContext) -> Callable[[float], None]:
-    """A sleep that raises `Cancelled` within `CANCEL_POLL_S` of a stop."""
-
-    def sleep(seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while True:
-            if ctx.cancelled():
-                raise Cancelled()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(CANCEL_POLL_S, left))
-
-    return sleep
-
-
-def stop_reason(ctx: EngineContext) -> str | None:
-    reason = getattr(ctx, "stop_reason", None)  # optional in the EngineContext protocol
-    return reason() if callable(reason) else "cancel"
 
 
 def progress_estimate(elapsed_s: float, expected_s: float) -> float:

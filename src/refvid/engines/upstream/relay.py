@@ -26,12 +26,12 @@ from refvid.engines.output import SIZES
 from refvid.engines.relay import CAPABILITIES
 from refvid.engines.upstream.providers.ark_client import ArkClient
 from refvid.engines.upstream.providers.ark_payload import ark_model_for, build_request, failure_for, progress_for
+from refvid.engines.upstream.stopping import cancellable_sleep, stop_reason
 from refvid.errors import Cancelled, TaskFailure
 from refvid.media.info import MediaInfo, Reference
 
 log = logging.getLogger(__name__)
 MAX_SUBMISSIONS = 3
-CANCEL_POLL_S = 0.1
 THUMBNAIL_MAX_SIDE = 640
 
 
@@ -63,7 +63,7 @@ class RelayEngine(BaseEngine):
         return -1
 
     def generate(self, job: EngineInput, ctx: EngineContext) -> EngineOutput:
-        client = self._client_factory(_cancellable_sleep(ctx))
+        client = self._client_factory(cancellable_sleep(ctx))
         state = dict(ctx.state)
         try:
             # 1. Resume the upstream task of an earlier attempt, or submit one (and save its id at once).
@@ -78,7 +78,7 @@ class RelayEngine(BaseEngine):
             except Cancelled:
                 # A worker handing the task back (or losing its lease) must leave the upstream task alone:
                 # the next attempt resumes polling it. Only a client's cancel deletes it.
-                if _stop_reason(ctx) != "shutdown":
+                if stop_reason(ctx) != "shutdown":
                     self._cancel_upstream(ctx, client, state)
                 raise
             # 3. Copy the video into our work dir; the worker stores it (progress 90–100).
@@ -186,27 +186,6 @@ def _positive(value: Any) -> float:
 def _reported_seed(value: Any, ours: int) -> int:
     """The seed the provider reports having used (0 included), else the one we sent."""
     return int(value) if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else ours
-
-
-def _stop_reason(ctx: EngineContext) -> str | None:
-    reason = getattr(ctx, "stop_reason", None)  # optional in the EngineContext protocol
-    return reason() if callable(reason) else "cancel"
-
-
-def _cancellable_sleep(ctx: EngineContext) -> Callable[[float], None]:
-    """A sleep that raises `Cancelled` within `CANCEL_POLL_S` of a cancel."""
-
-    def sleep(seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        while True:
-            if ctx.cancelled():
-                raise Cancelled()
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(CANCEL_POLL_S, left))
-
-    return sleep
 
 
 def probe_video(path: Path) -> MediaInfo | None:

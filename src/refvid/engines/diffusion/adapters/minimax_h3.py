@@ -48,7 +48,7 @@ from refvid.engines.diffusion.adapters.common import (
 )
 from refvid.engines.diffusion.adapters.modular import load_modular, step_block, swap_block
 from refvid.engines.diffusion.capabilities import NO_CAPABLE_ENGINE
-from refvid.engines.diffusion.media import fit, load_image
+from refvid.engines.diffusion.media import load_image
 from refvid.engines.diffusion.plan import (
     ModelConfig,
     Placement,
@@ -62,6 +62,7 @@ from refvid.engines.diffusion.references import decode_audio, decode_video
 from refvid.engines.mention_labels import h3_prompt as labelled_prompt
 from refvid.engines.mention_labels import ordered
 from refvid.errors import TaskFailure
+from refvid.media.conform import fit
 
 MIN_FRAMES, MAX_FRAMES = 124, 345  # 17n+5 frames at 24 fps: 5.17 s … 14.375 s
 DEFAULTS = ModelConfig(adapter="minimax_h3", fps=24, multiple=32, frame_step=17, frame_offset=5,
