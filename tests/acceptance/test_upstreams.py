@@ -320,3 +320,17 @@ def test_ark_as_a_pool_provider_relays_with_the_relay_payload(
     [create] = ark.creates
     assert create["model"] == "dreamina-seedance-2-0-260128"
     assert [item["type"] for item in create["content"]] == ["text", *["image_url"] * 3, "video_url", "audio_url"]
+
+
+def test_sglang_multipart_with_the_operators_request_table(
+        tmp_path: Path, sglang: FakeSGLang) -> None:
+    wan = upstream("wan", "sglang", sglang.url, family="wan", serves=[TEXT], submit="multipart",
+                   request={"size": "64x64", "num_inference_steps": 2})
+    for deployment in deploy(tmp_path, wan):
+        with client_for(deployment) as client:
+            task = wait_terminal(client, submit(client, text_body()), timeout_s=120)
+            check_result(client, task, tmp_path, audio=False)
+    [job] = sglang.creates
+    assert job.files == [] and job.fields["size"] == "64x64" and job.fields["num_inference_steps"] == "2"
+    assert job.fields["seconds"] == "4" and job.fields["prompt"] == "a lighthouse at dusk, waves"
+    assert "model" not in job.fields and "conditions" not in job.fields
