@@ -155,9 +155,9 @@ def compose_server(settings: Settings, runtime: Runtime, embedded_workers: int,
     maintenance (reaper, GC), the webhook deliveries and `embedded_workers` in-process workers (0 = API only)."""
     from refvid.api.app import create_app
     from refvid.engines.registry import model_offers
-    from refvid.engines.upstream.providers.ark_sync import left_queue
     from refvid.engines.upstream.config import load_upstreams
     from refvid.engines.upstream.health import UpstreamStatus
+    from refvid.engines.upstream.providers.ark_sync import left_queue
 
     services = _background(runtime, embedded_workers) if background else []
     status = UpstreamStatus(load_upstreams(settings.upstreams),
