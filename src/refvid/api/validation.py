@@ -108,7 +108,7 @@ def _check_acceptances(req: CreateVideoRequest, offer: ModelOffer, counts: dict[
                                code="unsupported_by_upstream", param=field)
 
 
-def _check_reference_counts(counts: dict[str, int]) -> None:
+def _check_reference_counts(counts: dict[MediaKind, int]) -> None:
     for kind, limit in MAX_COUNT.items():
         if counts[kind] > limit:
             raise ValidationFailed(f"{URL_FIELDS[kind]} has {counts[kind]} entries; at most {limit} are allowed",
