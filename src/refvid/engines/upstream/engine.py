@@ -8,7 +8,8 @@ follow, copy and conform the video.
   (`MAX_SUBMISSIONS`); a second loss fails the task with `upstream_error`, never a hang.
 - **Failures**: a job the upstream failed fails the task with the upstream's own message (`upstream_rejected`
   when it blames the input, else `upstream_error`); transport errors and 5xx answers without a job body are
-  retried with backoff (transport.py) and never count as the job's failure.
+  retried with backoff (transport.py) and never count as the job's failure: while the upstream stays
+  unreachable the job is followed on (it may come back with it) until `job_timeout_s`.
 - **Cancel**: a client's cancel deletes the job where the provider can stop it (vLLM-Omni, queued or running);
   where it cannot (SGLang) the task says `can_cancel: false` from the submission on. A worker handing the task
   back (shutdown) leaves the job alone: the next attempt resumes it.
@@ -34,7 +35,7 @@ from refvid.engines.upstream.pool import Member, UpstreamPool, refusal
 from refvid.engines.upstream.providers import provider_for
 from refvid.engines.upstream.providers.base import JobState
 from refvid.engines.upstream.stopping import cancellable_sleep, stop_reason
-from refvid.engines.upstream.transport import JobGone, Refused
+from refvid.engines.upstream.transport import JobGone, Refused, Unreachable
 from refvid.errors import Cancelled, Deferred, TaskFailure
 from refvid.metrics import UPSTREAM_FAILURES, UPSTREAM_JOB_SECONDS
 from refvid.net.guard import safe_client
@@ -155,6 +156,12 @@ class UpstreamEngine(BaseEngine):
                             job_id)
                 state.pop("upstream_job_id")
                 self._submit_again(job, ctx, state, member, sleep)
+                continue
+            except Unreachable as exc:  # down for a while (transport.py retried): the job may live on there
+                if time.time() - float(state.get("upstream_submitted_at", 0.0)) > config.job_timeout_s:
+                    raise
+                log.warning("task %s: %s; still following job %s", job.task_id, exc.message, job_id)
+                sleep(config.poll_interval_s)
                 continue
             elapsed = time.time() - float(state.get("upstream_submitted_at", time.time()))
             if seen.status == "completed":

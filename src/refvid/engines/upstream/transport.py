@@ -121,16 +121,19 @@ class UpstreamHttp:
                 sleep(self._backoff(attempt))
                 continue
             UPSTREAM_REQUEST_SECONDS.labels(name, method).observe(time.monotonic() - started)
-            self._on_reachable(True)
-            if response.is_success or (response.status_code >= 400 and job_body(response) is not None
-                                       and response.status_code != 404):
+            has_job = job_body(response) is not None
+            self._on_reachable(response.status_code < 500 or has_job)  # bare 5xx answers count as failing
+            if response.is_success or (response.status_code >= 400 and has_job and response.status_code != 404):
                 return response
             if response.status_code == 404 and not create:
                 raise JobGone(error_detail(response))
             retry = response.status_code in RETRY_STATUSES and (not create or response.status_code != 500)
             if response.status_code >= 500:
                 UPSTREAM_FAILURES.labels(name, "http_5xx").inc()
-            if not retry or time.monotonic() >= deadline:
+            if retry and time.monotonic() >= deadline:
+                raise Unreachable(f"upstream {name} kept answering HTTP {response.status_code} to the request to "
+                                  f"{action}: {error_detail(response)}")
+            if not retry:
                 rejected = response.status_code in (400, 413, 415, 422)
                 raise TaskFailure(f"upstream {name} {'refused' if rejected else 'failed'} to {action} "
                                   f"(HTTP {response.status_code}): {error_detail(response)}",
