@@ -92,7 +92,7 @@ def main() -> None:
         folder = Path(tmp)
         clip = mf.make_video(folder / "clip.mp4", 64, 48, seconds=2.0, fps=16)
         conform = statistics.median(conform_s(clip, folder) for _ in range(3))
-        print(f"conform of the upstream's clip to 864x480x96 frames: {conform:.2f} s (median of 3)")
+        print(f"conform of the upstream's clip to 864x496x96 frames: {conform:.2f} s (median of 3)")
         print("| poll interval | tasks | lag p50 | lag max | copy (download + conform) p50 / max "
               "| lag − copy, max (≤ poll interval?) |")
         print("|---|---|---|---|---|---|")
