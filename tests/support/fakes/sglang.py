@@ -19,7 +19,6 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from tests.support.fakes.videos_api import FakeJob, FakeVideosServer, Part
 
@@ -29,12 +28,6 @@ def detail(message: str, status: int) -> JSONResponse:
 
 
 class FakeSGLang(FakeVideosServer):
-    def routes(self) -> list[Route]:
-        return [Route("/v1/videos", self.create, methods=["POST"]),
-                Route("/v1/videos/{video_id}", self.retrieve, methods=["GET"]),
-                Route("/v1/videos/{video_id}", self.delete, methods=["DELETE"]),
-                Route("/v1/videos/{video_id}/content", self.content, methods=["GET"])]
-
     def job_json(self, job: FakeJob, status: str | None = None) -> dict[str, Any]:
         status = status or job.status(time.monotonic())
         status = "queued" if status == "in_progress" else status  # SGLang never reports in_progress

@@ -75,7 +75,7 @@ class Plan:
 
 
 class FakeVideosServer:
-    """Subclasses add the provider's routes (`routes()`) and job JSON (`job_json()`)."""
+    """Subclasses answer the four routes (`create`, `retrieve`, `delete`, `content`) as their server does."""
 
     def __init__(self, video: bytes, served_model: str = "test-model", api_key: str | None = None):
         self.video, self.served_model, self.api_key = video, served_model, api_key
@@ -152,6 +152,22 @@ class FakeVideosServer:
 
     # -- for subclasses -------------------------------------------------------------------------------
     def routes(self) -> list[Route]:
+        """The four routes both servers have (the `/v1/videos` prefix of both)."""
+        return [Route("/v1/videos", self.create, methods=["POST"]),
+                Route("/v1/videos/{video_id}", self.retrieve, methods=["GET"]),
+                Route("/v1/videos/{video_id}", self.delete, methods=["DELETE"]),
+                Route("/v1/videos/{video_id}/content", self.content, methods=["GET"])]
+
+    async def create(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    async def retrieve(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    async def delete(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    async def content(self, request: Request) -> Response:
         raise NotImplementedError
 
     def new_job(self, job_id: str, fields: dict[str, Any], files: list[Part]) -> FakeJob:

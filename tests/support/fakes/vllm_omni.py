@@ -21,7 +21,6 @@ from typing import Any
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from tests.support.fakes.videos_api import FakeJob, FakeVideosServer, Part
 
@@ -35,12 +34,6 @@ def vllm_error(message: str, status: int = 400) -> JSONResponse:
 
 
 class FakeVllmOmni(FakeVideosServer):
-    def routes(self) -> list[Route]:
-        return [Route("/v1/videos", self.create, methods=["POST"]),
-                Route("/v1/videos/{video_id}", self.retrieve, methods=["GET"]),
-                Route("/v1/videos/{video_id}", self.delete, methods=["DELETE"]),
-                Route("/v1/videos/{video_id}/content", self.content, methods=["GET"])]
-
     def job_json(self, job: FakeJob) -> dict[str, Any]:
         status = job.status(time.monotonic())
         body: dict[str, Any] = {
