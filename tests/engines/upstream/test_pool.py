@@ -65,3 +65,18 @@ def test_an_upstream_failing_repeatedly_is_skipped_then_used_again(tmp_path: Pat
     b.skipped_until = 0.0
     pool.report(b, False, at_once=True)
     assert b.skipped_until - time.monotonic() > first - time.monotonic()
+
+
+def test_in_flight_and_health_are_metrics_per_upstream(tmp_path: Path) -> None:
+    from prometheus_client import REGISTRY
+
+    pool = UpstreamPool((config("metered", max_in_flight=3),))
+    member = pool.acquire(make_job(tmp_path, [], prompt="a cat"))
+    assert member is not None
+    assert REGISTRY.get_sample_value("refvid_upstream_in_flight", {"upstream": "metered"}) == 1
+    pool.report(member, False, at_once=True)
+    assert REGISTRY.get_sample_value("refvid_upstream_healthy", {"upstream": "metered"}) == 0
+    pool.release(member)
+    pool.report(member, True)
+    assert REGISTRY.get_sample_value("refvid_upstream_in_flight", {"upstream": "metered"}) == 0
+    assert REGISTRY.get_sample_value("refvid_upstream_healthy", {"upstream": "metered"}) == 1
