@@ -12,7 +12,8 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from refvid.api.deps import CallerDep, RuntimeDep, parse_body, read_json_body
+from refvid.api.body import parse_body, read_json_body
+from refvid.api.deps import CallerDep, RuntimeDep
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.multipart_stream import receive_multipart
 from refvid.api.schemas import FileObject, UploadBase64Request, UploadUrlRequest
