@@ -156,6 +156,8 @@ class EdgeProtocol(asyncio.Protocol):
 
     # told by watch_requests ---------------------------------------------------------------------------
     def request_started(self, body_length: int | None) -> None:
+        if self.phase == "linger":
+            return
         if self.phase == "headers":  # a pipelined request, its headers read while the last one was answered
             self.phase, self.phase_started, self.body_bytes = "request", self.loop.time(), 0
         self.body_length, self.body_done = body_length, body_length == 0
@@ -167,6 +169,8 @@ class EdgeProtocol(asyncio.Protocol):
         """The answer is complete: the next bytes are the headers of the connection's next request, unless
         the body of this one is still coming (answered before it was read): then the connection lingers and
         closes rather than have the parser wade through the rest of the body."""
+        if self.phase == "linger":  # already closing (uvicorn closed it as the answer went out)
+            return
         if self.body_arriving():
             self.close_after_answer()
             return
