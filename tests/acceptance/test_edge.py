@@ -76,8 +76,8 @@ def test_huge_and_numerous_headers_are_refused_without_being_buffered(edge_serve
     sampler = threading.Thread(target=sample)
     sampler.start()
     answers: list[bytes] = []
-    senders = [threading.Thread(target=lambda head=head: answers.append(exchange(edge_server, head * 1)))
-               for head in (big, many, big * 1, many * 1)]
+    senders = [threading.Thread(target=lambda head=head: answers.append(exchange(edge_server, head)))
+               for head in (big, many, big, many)]  # four connections at once
     for thread in senders:
         thread.start()
     for thread in senders:
