@@ -90,6 +90,16 @@ def serve(
     api_workers: Annotated[int | None, typer.Option(help="API processes sharing the port (env REFVID_API_WORKERS, "
                                                     "default 1).")] = None,
     upstreams: UpstreamsFile = None,
+    header_timeout_s: Annotated[float | None, typer.Option(help="Seconds a client has to send a request's headers "
+                                                           "(env REFVID_HEADER_TIMEOUT_S, default 10).")] = None,
+    body_idle_timeout_s: Annotated[float | None, typer.Option(help="Seconds a request body may pause (env "
+                                                              "REFVID_BODY_IDLE_TIMEOUT_S, default 20).")] = None,
+    write_timeout_s: Annotated[float | None, typer.Option(help="Seconds an answer may wait on a client that stopped "
+                                                          "reading (env REFVID_WRITE_TIMEOUT_S, default 30).")] = None,
+    max_header_bytes: Annotated[int | None, typer.Option(help="Largest request line + headers, bytes (env "
+                                                         "REFVID_MAX_HEADER_BYTES, default 65536).")] = None,
+    max_header_count: Annotated[int | None, typer.Option(help="Most header fields in a request (env "
+                                                         "REFVID_MAX_HEADER_COUNT, default 100).")] = None,
 ) -> None:
     """Run the API (and, unless --workers 0, in-process workers)."""
     _needs_server("serve")
@@ -99,7 +109,10 @@ def serve(
     from refvid.runtime import Runtime
 
     flags = {"host": host, "port": port, "data_dir": data_dir, "workers": workers, "database_url": database_url,
-             "storage_url": storage_url, "public_url": public_url, "api_workers": api_workers, "upstreams": upstreams}
+             "storage_url": storage_url, "public_url": public_url, "api_workers": api_workers, "upstreams": upstreams,
+             "header_timeout_s": header_timeout_s, "body_idle_timeout_s": body_idle_timeout_s,
+             "write_timeout_s": write_timeout_s, "max_header_bytes": max_header_bytes,
+             "max_header_count": max_header_count}
     settings = load_settings(**flags)
     _logging(settings)
     runtime = Runtime.open(settings)
@@ -112,7 +125,7 @@ def serve(
     typer.echo(_key_notice(settings, runtime, new_key))
     server_options: dict[str, Any] = {"host": settings.host, "port": settings.port,
                                       "log_level": settings.log_level.lower(), "access_log": settings.access_log,
-                                      "timeout_graceful_shutdown": 10, "loop": "asyncio", **edge_options()}
+                                      "timeout_graceful_shutdown": 10, "loop": "asyncio", **edge_options(settings)}
     # The standard library's event loop, not uvloop: under load uvloop accepted one new connection per loop
     # iteration, so a client opening 64 connections at once saw its last ones wait ~1 s for their first
     # answer (p99 0.3-0.9 s where asyncio's loop gives 26 ms, at the same or higher throughput; bench/RESULTS.md).
@@ -135,10 +148,12 @@ def serve(
 
 def api_process_app() -> FastAPI:
     """One of `--api-workers` API processes: the API only, on the same store and storage."""
+    from refvid.api.edge import configure
     from refvid.runtime import Runtime
 
     settings = load_settings()
     _logging(settings)
+    configure(settings)  # this process's edge limits: the flags given to `serve` travel as REFVID_* variables
     return compose_server(settings, Runtime.open(settings), embedded_workers=0, background=False)
 
 

@@ -71,6 +71,12 @@ class Settings(BaseSettings):
 
     # Request limits
     max_body_bytes: int = Field(64 * 1024 * 1024, description="Largest request body accepted.")
+    max_header_bytes: int = Field(64 * 1024, ge=1024, description="Largest request line + headers (431 past it).")
+    max_header_count: int = Field(100, ge=10, description="Most header fields in one request (431 past it).")
+    header_timeout_s: float = Field(10.0, gt=0, description="Time a client has to send a request's headers.")
+    body_idle_timeout_s: float = Field(20.0, gt=0, description="Pause allowed within a request body.")
+    write_timeout_s: float = Field(30.0, gt=0, description="Time an answer may wait for a client that stopped "
+                                   "reading it (a stalled download) before the connection is cut.")
     idempotency_ttl_s: float = Field(float(IDEMPOTENCY_TTL_S), gt=0,
                                      description="How long an Idempotency-Key maps to its task.")
     rate_limit_per_minute: int = Field(

@@ -19,6 +19,7 @@ LONG = "QUJD" * LONG_STRING_BYTES
     [LONG, LONG],
     {"quote": 'x"y' * LONG_STRING_BYTES, "unicode": "雨" * LONG_STRING_BYTES, "pad": " " * LONG_STRING_BYTES},
     {"placeholder-like": "\x00refvid-long-string-0", "long": LONG},
+    {"decoded a slice at a time, never splitting a character": "雨" * 800_000 + "晴é" * 300_000},
 ])
 def test_big_bodies_parse_as_json_loads_would(value: Any) -> None:
     raw = json.dumps(value, ensure_ascii=False).encode()

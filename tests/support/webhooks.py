@@ -35,17 +35,30 @@ class Delivery:
 
 class Receiver:
     """A webhook endpoint on 127.0.0.1. It answers with `script` (one status per request, in order), then
-    200, and records every request."""
+    200, and records every request. Paths in `failing` are answered 503 and paths in `hanging` never (until
+    closed), neither recorded: one origin that several keys' callbacks share (a webhook relay)."""
 
     def __init__(self) -> None:
         self.script: list[int] = []
         self.deliveries: list[Delivery] = []
+        self.failing: set[str] = set()
+        self.hanging: set[str] = set()
+        self.refused = 0
         self._cond = threading.Condition()
+        self._closed = threading.Event()
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                if self.path in receiver.hanging | receiver.failing:
+                    receiver.refused += 1
+                    if self.path in receiver.hanging:
+                        receiver._closed.wait(60)
+                    self.send_response(503)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 with receiver._cond:
                     status = receiver.script.pop(0) if receiver.script else 200
                     receiver.deliveries.append(Delivery({k.lower(): v for k, v in self.headers.items()}, body,
@@ -59,6 +72,7 @@ class Receiver:
                 pass
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}/hooks/refvid"
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
@@ -78,6 +92,7 @@ class Receiver:
             return list(self.deliveries)
 
     def close(self) -> None:
+        self._closed.set()
         self._server.shutdown()
         self._server.server_close()
 

@@ -89,7 +89,8 @@ async def test_a_receiver_that_never_answers_does_not_delay_another_keys_deliver
 
 
 async def test_a_receiver_that_keeps_failing_rests_while_others_are_served(
-        api: httpx.AsyncClient, client_for: Any, receiver: Receiver, dispatcher: WebhookDispatcher) -> None:
+        api: httpx.AsyncClient, client_for: Any, receiver: Receiver, dispatcher: WebhookDispatcher,
+        runtime: Runtime) -> None:
     failing = Receiver()
     failing.script = [503] * 1000
     try:
@@ -97,7 +98,8 @@ async def test_a_receiver_that_keeps_failing_rests_while_others_are_served(
             created = (await api.post("/v1/videos/generations", json=create_body(failing.url))).json()
             await api.post(f"/v1/tasks/{created['id']}/cancel")
         failing.wait_for(FAILURES_TO_OPEN)
-        wait_until(lambda: dispatcher.gate.is_open(receiver_of(failing.url)), what="the breaker to open")
+        owner = OutboxStore(runtime.store).messages(created["id"])[0]["owner"]
+        wait_until(lambda: dispatcher.gate.is_open((owner, receiver_of(failing.url))), what="the breaker to open")
         async with client_for(key=OTHER_KEY) as other:
             created = (await other.post("/v1/videos/generations", json=create_body(receiver.url))).json()
             sent = time.monotonic()

@@ -16,6 +16,7 @@ from starlette.routing import Match, Mount, Route
 from starlette.types import Scope
 
 from refvid.api.ark import routes as ark_routes
+from refvid.api.edge_asgi import WatchRequests
 from refvid.api.errors import error_response, install_error_handlers
 from refvid.api.group_commit import GroupCommit
 from refvid.api.limits import Limits
@@ -83,6 +84,7 @@ def create_app(settings: Settings, runtime: Runtime, models: Mapping[str, ModelO
     app.state.group_commit = GroupCommit(runtime.store)
     app.state.webhook_secrets = WebhookSecrets(runtime.store, settings.webhook_secret_grace_s)
     install_observability(app, settings, runtime)
+    app.add_middleware(WatchRequests)  # the edge's deadlines and header limits need request boundaries
     # The routes go straight into the app's route table, the Ark (§9) and OpenAI (§10) dialects' last (an
     # OpenAI route never matches FoxAPI's `/v1/videos/generations`: api/openai/errors.py). `include_router`
     # would wrap each router in a branch that FastAPI matches twice per request (5 % of a task poll), and

@@ -9,9 +9,7 @@ same parameters declared in its signature)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar
 
@@ -21,7 +19,6 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from refvid.api.errors import ApiError
-from refvid.api.json_body import TooDeep, parse_json
 from refvid.api.limits import Limits
 from refvid.runtime import Runtime
 from refvid.tasks.model import Task
@@ -147,52 +144,6 @@ def json_response(model: BaseModel, *, exclude_none: bool = False, status_code: 
     it again against the route's `response_model` (which stays on the route for the OpenAPI document)."""
     body = model.model_dump_json(exclude_none=exclude_none).encode()
     return Response(body, status_code=status_code, media_type="application/json", headers=headers)
-
-
-_THREAD_PARSE_BYTES = 1024 * 1024  # bigger bodies are parsed off the event loop, so other requests go on
-# ... on two threads of their own: eight 60 MiB bodies parsed at once on the shared thread pool would take
-# every CPU and slow every other request down (issue 14); here they wait their turn instead.
-_PARSE_POOL = ThreadPoolExecutor(2, thread_name_prefix="refvid-json")
-
-
-async def read_json_body(request: Request, max_bytes: int) -> dict[str, Any]:
-    """The body as a JSON object; 400 if it is not one (or nests too deeply, see api/json_body.py), 413 past
-    `max_bytes` (counted, not trusted)."""
-    content_type = request.headers.get("content-type", "application/json").lower()
-    if "json" not in content_type:
-        raise ApiError(400, f"Content-Type must be application/json, not {content_type!r}", "invalid_content_type")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and (len(declared) > 18 or int(declared) > max_bytes):
-        raise ApiError(413, f"request body is larger than {max_bytes} bytes", "body_too_large",
-                       headers={"Connection": "close"})  # rather than read and drop the whole body
-    # Grown chunk by chunk (large buffers grow by mremap, without copying), never sized from Content-Length:
-    # a client could declare 64 MiB on many connections and send nothing.
-    raw = bytearray()
-    async for chunk in request.stream():
-        if len(raw) + len(chunk) > max_bytes:
-            raise ApiError(413, f"request body is larger than {max_bytes} bytes", "body_too_large",
-                           headers={"Connection": "close"})  # rather than read and drop the rest
-        raw += chunk
-    try:
-        if len(raw) < _THREAD_PARSE_BYTES:
-            body = parse_json(raw)
-        else:
-            body = await asyncio.get_running_loop().run_in_executor(_PARSE_POOL, parse_json, raw)
-    except TooDeep as exc:
-        raise ApiError(400, str(exc), "invalid_json") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"request body is not valid JSON: {exc}", "invalid_json") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "request body must be a JSON object", "invalid_json")
-    return body
-
-
-def parse_body(model: type[ModelT], body: dict[str, Any]) -> ModelT:
-    """Validate a JSON body against a wire model; errors take the usual 400/422 envelope."""
-    try:
-        return model.model_validate(body)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors()) from exc
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

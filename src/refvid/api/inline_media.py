@@ -55,8 +55,7 @@ def inline_references(request: Any) -> list[tuple[str, MediaKind, str]]:
 def check_inline_sizes(request: Any) -> None:
     """ValidationFailed (422, `reference_too_large`, naming the field) for a `data:` URL over its limit."""
     for param, kind, url in inline_references(request):
-        payload = url.partition(",")[2]
-        if encoded_size_over(payload, MAX_BYTES[kind]):
+        if encoded_size_over(url, MAX_BYTES[kind], payload_start(url)):
             raise ValidationFailed(f"{param}: the data: URL holds more than {format_mb(MAX_BYTES[kind])}, the "
                                    f"limit for one {kind}; upload large files (POST /v1/files/upload/stream)",
                                    code="reference_too_large", param=param)
@@ -83,14 +82,19 @@ async def store_inline_media(spec: TaskSpec, owner: str, runtime: Runtime, reque
     return dataclasses.replace(spec, **changes)
 
 
+def payload_start(url: str) -> int:
+    """Where a `data:` URL's payload begins (after its comma): judged and decoded in place, never sliced off."""
+    return url.find(",") + 1
+
+
 def _store_one(runtime: Runtime, owner: str, base: str, param: str, url: str) -> str:
-    payload = url.partition(",")[2]
-    if "%" in payload:  # percent-encoded base64 is still base64 (RFC 2397)
-        payload = unquote(payload)
+    payload, start = url, payload_start(url)
+    if url.find("%", start) >= 0:  # percent-encoded base64 is still base64 (RFC 2397)
+        payload, start = unquote(url[start:]), 0
     target = temp_file(runtime)
     try:
         try:
-            decode_base64_to(payload, target, MAX_UPLOAD_BYTES, param)
+            decode_base64_to(payload, target, MAX_UPLOAD_BYTES, param, start)
         except ApiError as exc:  # the kind's own limit was checked before; only "not base64" is left
             raise ValidationFailed(f"{param}: the data: URL is not valid base64", code=exc.code or "",
                                    param=param) from exc

@@ -134,16 +134,17 @@ def store_upload(runtime: Runtime, owner: str, source: Path, name: str | None, b
     return FileObject(id=file_id, filename=filename, url=url, size=size, created=int(now), expires_at=expires_at)
 
 
-def decode_base64_to(data: str, target: Path, max_bytes: int, param: str) -> int:
-    """Base64 text → the file `target`; its size. 413 from the length alone when the decoded size must
-    exceed `max_bytes`, 422 for text that is not base64. Decoded slice by slice: one call decoding 60 MiB
-    holds the GIL (and so the event loop) for half a second, a slice for a few milliseconds."""
-    if encoded_size_over(data, max_bytes):
+def decode_base64_to(data: str, target: Path, max_bytes: int, param: str, start: int = 0) -> int:
+    """Base64 text `data[start:]` → the file `target`; its size. 413 from the length alone when the decoded
+    size must exceed `max_bytes`, 422 for text that is not base64. Decoded slice by slice: one call decoding
+    60 MiB holds the GIL (and so the event loop) for half a second, a slice for a few milliseconds; and never
+    `data[start:]` itself, which would copy it whole in one call."""
+    if encoded_size_over(data, max_bytes, start):
         raise too_large(param, max_bytes)
     size, carry = 0, ""
     try:
         with target.open("wb") as out:
-            for offset in range(0, len(data), DECODE_SLICE_CHARS):
+            for offset in range(start, len(data), DECODE_SLICE_CHARS):
                 piece = "".join((carry + data[offset:offset + DECODE_SLICE_CHARS]).split())
                 whole = len(piece) - len(piece) % 4
                 carry, chunk = piece[whole:], base64.b64decode(piece[:whole], validate=True)
@@ -158,17 +159,18 @@ def decode_base64_to(data: str, target: Path, max_bytes: int, param: str) -> int
     return size
 
 
-def encoded_size_over(data: str, max_bytes: int) -> bool:
-    """True when base64 text `data` must decode to more than `max_bytes`: 4 characters carry 3 bytes, less
-    up to 2 bytes of padding. Counting characters is cheap; decoding 60 MiB to learn the same is not.
+def encoded_size_over(data: str, max_bytes: int, start: int = 0) -> bool:
+    """True when base64 text `data[start:]` must decode to more than `max_bytes`: 4 characters carry 3 bytes,
+    less up to 2 bytes of padding. Counting characters is cheap; decoding 60 MiB to learn the same is not (nor
+    is slicing it off a `data:` URL: a copy of 60 MiB holds the event loop for a tenth of a second and more).
     Whitespace (line-wrapped base64) is not data, so it is discounted before judging."""
     def decoded_at_least(chars: int) -> int:
         return (chars // 4) * 3 - 2
 
-    if decoded_at_least(len(data)) <= max_bytes:
+    if decoded_at_least(len(data) - start) <= max_bytes:
         return False
-    blanks = sum(data.count(blank) for blank in " \t\r\n")
-    return decoded_at_least(len(data) - blanks) > max_bytes
+    blanks = sum(data.count(blank, start) for blank in " \t\r\n")
+    return decoded_at_least(len(data) - start - blanks) > max_bytes
 
 
 class UploadSlots:

@@ -220,13 +220,16 @@ class GuardedTransport(httpx.HTTPTransport):
 
 
 def check_url(url: httpx.URL) -> None:
-    """Refuse schemes other than http(s), embedded credentials and host-less URLs (before any connection)."""
+    """Refuse schemes other than http(s), embedded credentials, host-less URLs and ports outside 1-65535 (before
+    any connection; `destination_problem` applies it to every dialect's `callback_url` at submit)."""
     if url.scheme not in ("http", "https"):
         raise ForbiddenDestination(f"scheme {url.scheme or '(none)'!r} is not allowed (http or https only)")
     if url.userinfo:
         raise ForbiddenDestination("URLs with user:password@ credentials are not allowed")
     if not url.host:
         raise ForbiddenDestination("URL has no host")
+    if url.port is not None and not 1 <= url.port <= 65535:
+        raise ForbiddenDestination(f"port {url.port} is outside 1-65535")
 
 
 def destination_problem(settings: Settings, url: str) -> str | None:

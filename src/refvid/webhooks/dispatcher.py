@@ -13,10 +13,11 @@ one and a newer one is never held back by an older one's retries. Outcomes:
   `Settings.webhook_retry_schedule_s` (Standard Webhooks: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h),
   each spread by ±`webhook_retry_jitter`; when the schedule is spent (about 27 h), failed.
 
-No head-of-line blocking across receivers: the claimer only leases what free delivery threads can start at
-once, and `ReceiverGate` caps each receiver (its origin) at a quarter of the threads and rests a receiver that
-keeps failing (circuit breaker), so a receiver that never answers uses only its own share and the others'
-events go out at once. Every request goes through `net.guard.safe_client` (connect-time address checks, no
+No head-of-line blocking across receivers or keys: the claimer only leases what free delivery threads can
+start at once, and `ReceiverGate` caps each lane (one key's deliveries to one origin) at a quarter of the
+threads, rests a lane that keeps failing (circuit breaker), and holds each origin to half the threads, so a
+receiver that never answers uses only that key's share and the others' events, even another key's to the
+same origin, go out at once. Every request goes through `net.guard.safe_client` (connect-time address checks, no
 redirects, no proxies) with a wall-clock deadline, so a receiver that drips its answer cannot hold a thread
 for long.
 """
@@ -44,7 +45,7 @@ from refvid.net.guard import (
 from refvid.tasks.model import Task
 from refvid.tasks.store import OutboxStore, StoreCore, task_from_row
 from refvid.version import __version__
-from refvid.webhooks.receivers import ReceiverGate
+from refvid.webhooks.receivers import ReceiverGate, lane_of
 from refvid.webhooks.secrets import WebhookSecrets, signature_header
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,10 @@ Render = Callable[[Task, WebhookEvent], dict[str, Any]]
 `standard_body` for FoxAPI's wire, Ark's bare task object for Ark's)."""
 PURGE_EVERY_S = 3600.0
 KEEP_SETTLED_S = 7 * 86400.0
-#: the share of the delivery threads one receiver may use at once
-RECEIVER_SHARE = 4
+#: the share of the delivery threads one lane (a key's deliveries to one receiver) may use at once
+LANE_SHARE = 4
+#: the share all lanes to one receiver may use together (twice a lane's: no single key fills it)
+RECEIVER_SHARE = 2
 
 
 def retry_delay_s(schedule: Sequence[float], failed_attempts: int, jitter: float,
@@ -90,7 +93,7 @@ def standard_body(event: WebhookEvent, data: dict[str, Any]) -> dict[str, Any]:
 
 class WebhookDispatcher:
     """A claimer thread and `threads` delivery threads over the shared outbox (every API process may run
-    one); each receiver may use a quarter of the threads (at least one)."""
+    one); each lane (key, receiver) may use a quarter of the threads (at least one), each receiver half."""
 
     def __init__(self, settings: Settings, store: StoreCore, render: Render, threads: int | None = None):
         self.settings = settings
@@ -98,7 +101,8 @@ class WebhookDispatcher:
         self.secrets = WebhookSecrets(store, settings.webhook_secret_grace_s)
         self._render = render
         self._threads_wanted = settings.webhook_concurrency if threads is None else threads
-        self.gate = ReceiverGate(cap=self._threads_wanted // RECEIVER_SHARE)
+        self.gate = ReceiverGate(cap=self._threads_wanted // LANE_SHARE,
+                                 ceiling=self._threads_wanted // RECEIVER_SHARE)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._busy = 0
@@ -150,10 +154,12 @@ class WebhookDispatcher:
         threads; False when none was leased."""
         with self._busy_lock:
             free = self._threads_wanted - self._busy
+        blocked = self.gate.blocked()
         token, rows = self.outbox.claim_due(limit=free, lease_s=self.settings.webhook_timeout_s + 30.0,
-                                            choose=self.gate.choose, skip_receivers=self.gate.blocked())
+                                            choose=self.gate.choose, skip_lanes=blocked.lanes,
+                                            skip_receivers=blocked.receivers)
         for message in rows:
-            self.gate.started(str(message["receiver"]))
+            self.gate.started(lane_of(message))
             with self._busy_lock:
                 self._busy += 1
             if self._pool is None:  # not started (tests drive run_once by hand): deliver inline
@@ -173,7 +179,7 @@ class WebhookDispatcher:
         except Exception:
             log.exception("webhook %s: delivery failed unexpectedly", message["id"])
         finally:
-            self.gate.finished(str(message["receiver"]), status, delivered)
+            self.gate.finished(lane_of(message), status, delivered)
             with self._busy_lock:
                 self._busy -= 1
             self._wake.set()

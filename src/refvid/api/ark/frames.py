@@ -54,6 +54,13 @@ def last_frame_file(runtime: Runtime, task_id: str, expires: str | None, sig: st
             video = runtime.blobs.local_path(video_key) or runtime.blobs.get_to(video_key, Path(folder) / "v.mp4")
             png = extract_last_frame(video, Path(folder) / FRAME_NAME)
             runtime.blobs.put_file(key, png, "image/png")
+        # A delete may have run while the frame was decoded: its files were removed before ours was written.
+        # Checked after writing, the task's absence means either this removes the file or the delete (whose
+        # removal follows its row's) does; a frame outlives its task in neither order (GC visits only tasks
+        # still in the database).
+        if runtime.store.get_task(task_id) is None:
+            runtime.blobs.delete_prefix(f"results/{task_id}/")
+            raise ApiError(404, f"no result {FRAME_NAME} for task {task_id}", "result_not_found")
     return key
 
 

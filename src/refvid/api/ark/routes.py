@@ -24,6 +24,7 @@ from refvid.api.ark.frames import last_frame_file
 from refvid.api.ark.mapping import map_create, parse_create
 from refvid.api.ark.present import STORED, ark_model, ark_status, present_ark_task
 from refvid.api.ark.schemas import ArkCreateRequest, ArkErrorResponse, ArkTask, ArkTaskId, ArkTaskList, inline_schema
+from refvid.api.body import read_json_body
 from refvid.api.deps import (
     TASK_ID_PARAMETER,
     CallerDep,
@@ -31,7 +32,6 @@ from refvid.api.deps import (
     caller_of,
     json_response,
     present_polled,
-    read_json_body,
 )
 from refvid.api.group_commit import GroupCommit
 from refvid.api.head import add_head_route

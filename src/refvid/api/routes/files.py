@@ -12,9 +12,11 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
-from refvid.api.deps import CallerDep, RuntimeDep, parse_body, read_json_body
+from refvid.api.body import parse_body, read_json_body
+from refvid.api.deps import CallerDep, RuntimeDep
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.head import add_head_route
+from refvid.api.inline_media import payload_start
 from refvid.api.multipart_stream import receive_multipart
 from refvid.api.schemas import FileObject, UploadBase64Request, UploadUrlRequest
 from refvid.api.uploads import (
@@ -67,13 +69,14 @@ async def upload_base64(request: Request, caller: CallerDep) -> FileObject:
     slots = UploadSlots.of(request)
     async with slots.slot(owner, "body", BODY_UPLOADS_PER_KEY):
         req = parse_body(UploadBase64Request, await read_json_body(request, BASE64_BODY_BYTES))
-        data = req.file_data.split(",", 1)[1] if req.file_data.startswith("data:") else req.file_data
+        data = req.file_data  # judged and decoded in place: slicing off a data: prefix would copy it whole
+        start = payload_start(data) if data.startswith("data:") else 0
         base = request_base(request, runtime)
 
         def decode_and_store() -> FileObject:
             target = temp_file(runtime)
             try:
-                decode_base64_to(data, target, MAX_UPLOAD_BYTES, "file_data")
+                decode_base64_to(data, target, MAX_UPLOAD_BYTES, "file_data", start)
                 return store_upload(runtime, owner, target, req.file_name, base)
             finally:
                 target.unlink(missing_ok=True)

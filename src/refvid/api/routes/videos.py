@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from refvid.api.deps import caller_of, json_response, parse_body, read_json_body
+from refvid.api.body import parse_body, read_json_body
+from refvid.api.deps import caller_of, json_response
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.group_commit import GroupCommit
 from refvid.api.inline_media import store_inline_media

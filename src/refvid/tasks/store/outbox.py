@@ -11,8 +11,9 @@ Two halves:
 Ordering without head-of-line blocking (spec §8): a newer event of a task supersedes its older ones that are
 still pending (they end `superseded`, never delivered), so a receiver never gets an older state after a
 newer one and a newer one never waits out an older one's retries. The only wait left: while an older event
-is on the wire (leased), the newer one is not sent beside it. Each row carries its `receiver` (the URL's
-origin) so that claims can skip receivers the dispatcher holds back (`refvid.webhooks.receivers`).
+is on the wire (leased), the newer one is not sent beside it. Each row carries its `owner` and `receiver` (the
+URL's origin) so that claims can skip the lanes (owner, receiver) and receivers the dispatcher holds back
+(`refvid.webhooks.receivers`).
 
 Portable SQL only (`?` placeholders, no dialect syntax): the same text runs on SQLite and PostgreSQL.
 """
@@ -88,18 +89,22 @@ class OutboxStore:
         self._core = core
 
     def claim_due(self, limit: int, lease_s: float, choose: Choose | None = None,
+                  skip_lanes: Sequence[tuple[str, str]] = (),
                   skip_receivers: Sequence[str] = ()) -> tuple[str, list[dict[str, Any]]]:
         """Lease up to `limit` due messages, oldest due first: first supersede the older pending events of
         every task that has a newer one; then, of each task, only its newest event is due, and only while no
-        older one is on the wire. `skip_receivers` are left out; `choose` picks among the candidates (per
-        receiver caps). Returns (lease token, rows)."""
+        older one is on the wire. The messages of `skip_lanes` ((owner, receiver) pairs) and `skip_receivers`
+        are left out, in the query, so that one key's backlog cannot crowd the others out of the candidates;
+        `choose` picks among the candidates (per lane caps). Returns (lease token, rows)."""
         now, token = time.time(), secrets.token_hex(16)
         with self._core.transaction(write=False) as q:  # idle polls stay readers (no SQLite write lock)
             if limit < 1 or not q("""SELECT 1 AS x FROM webhook_outbox
                                      WHERE state = 'pending' AND next_attempt_at <= ? LIMIT 1""", (now,)):
                 return token, []
-        skip = list(skip_receivers)
-        not_skipped = f" AND o.receiver NOT IN ({', '.join('?' for _ in skip)})" if skip else ""
+        skip: list[str] = [value for lane in skip_lanes for value in lane] + list(skip_receivers)
+        not_skipped = "".join(" AND NOT (o.owner = ? AND o.receiver = ?)" for _ in skip_lanes)
+        if skip_receivers:
+            not_skipped += f" AND o.receiver NOT IN ({', '.join('?' for _ in skip_receivers)})"
         with self._core.transaction(write=True) as q:
             q("""UPDATE webhook_outbox SET state = 'superseded', finished_at = ?
                  WHERE state = 'pending' AND (lease_expires_at IS NULL OR lease_expires_at < ?)
@@ -108,7 +113,7 @@ class OutboxStore:
                                  AND (n.created_at > webhook_outbox.created_at
                                       OR (n.created_at = webhook_outbox.created_at AND n.id > webhook_outbox.id)))""",
               (now, now))
-            candidates = q(f"""SELECT o.id, o.receiver FROM webhook_outbox o
+            candidates = q(f"""SELECT o.id, o.owner, o.receiver FROM webhook_outbox o
                                WHERE o.state = 'pending' AND o.next_attempt_at <= ?
                                  AND (o.lease_expires_at IS NULL OR o.lease_expires_at < ?)
                                  AND NOT EXISTS (SELECT 1 FROM webhook_outbox p WHERE p.task_id = o.task_id

@@ -8,7 +8,7 @@ import json
 import time
 from typing import Any
 
-from refvid.errors import Conflict
+from refvid.errors import Conflict, NotFound
 from refvid.tasks.model import Task
 from refvid.tasks.store.base import StoreCore, dumps
 from refvid.tasks.store.ledger import reserve_credits
@@ -83,10 +83,13 @@ class TaskRows(StoreCore):
         return task_from_row(rows[0])
 
     def delete_task(self, task_id: str) -> Task:
-        """Delete a terminal task; return what was deleted (for its files). Non-terminal → Conflict."""
+        """Delete a terminal task; return what was deleted (for its files). Non-terminal → Conflict; gone
+        (the loser of two racing deletes) → NotFound."""
         with self.transaction(write=True) as q:
             rows = q(f"DELETE FROM tasks WHERE id = ? AND status IN {TERMINAL!r} RETURNING *", (task_id,))
             if not rows:
+                if not q("SELECT 1 AS x FROM tasks WHERE id = ?", (task_id,)):
+                    raise NotFound(f"task {task_id} not found", code="task_not_found")
                 raise Conflict(f"task {task_id} is still running; cancel it first, then delete it",
                                code="task_not_deletable")
         return task_from_row(rows[0])
