@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import Request
 from pydantic import ValidationError
 
-from refvid.api.deps import read_json_body
+from refvid.api.body import read_json_body
 from refvid.api.errors import ApiError, describe_validation_error
 from refvid.api.multipart_stream import FormLimits, receive_multipart
 from refvid.api.openai.errors import OpenAIError, from_refvid, invalid
