@@ -263,6 +263,10 @@ class ModelObject(BaseModel):
     placeholder: bool = Field(False, description="Extension: true when the serving engine's output for this "
                               "model is a stand-in, not the video asked for (the compositor's text-to-video "
                               "title card).")
+    limits: dict[str, Any] | None = Field(
+        None, description="Extension: the model's catalog limits (docs/models.md): tier, max_images, max_videos, "
+        "max_audios, max_references, audio_only, min_duration, max_duration, auto_duration, ratios, "
+        "output_formats, draft, ark_ids.")
 
 
 class ModelList(BaseModel):

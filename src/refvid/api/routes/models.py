@@ -46,7 +46,7 @@ def _model_object(offer: ModelOffer, live: Mapping[str, Mapping[str, object]]) -
                        supports_audio=offer.supports_audio, mode=mode, required=list(inputs["required"]),
                        accepts=[*COMMON_INPUTS, *inputs["required"], *inputs["optional"]],
                        details=_with_live(dict(offer.details), live) or None, makes=offer.makes or None,
-                       placeholder=offer.placeholder)
+                       placeholder=offer.placeholder, limits=entry.limits() if entry else None)
 
 
 @router.get("/healthz", include_in_schema=False)
