@@ -32,6 +32,7 @@ from refvid.contract import (
     OPENAI_DEFAULT_SECONDS,
     URL_FIELDS,
     MediaKind,
+    Mode,
     ModelOffer,
     find_mentions,
     sizes_of,
@@ -59,7 +60,7 @@ def map_create(req: OpenAICreateRequest, served: dict[str, ModelOffer],
     or OpenAIError for the first broken rule."""
     reference = _input_reference(req, file_kind)
     lists: dict[str, list[str]] = {field: list(getattr(req, field) or []) for field in URL_FIELDS.values()}
-    mode = "reference" if reference or any(lists.values()) else "text"
+    mode: Mode = "reference" if reference or any(lists.values()) else "text"
     model = req.model or catalog.active().sibling(DEFAULT_MODEL, mode)
     offer = served.get(model)
     if offer is None:

@@ -47,7 +47,8 @@ def _levels(mono: np.ndarray, frames: int, fps: int) -> np.ndarray:
         if chosen.any():
             levels[:, band] = spectrum[:, chosen].mean(axis=1)
     levels = np.log1p(levels * 50.0)
-    return np.clip(levels / max(float(levels.max()), 1e-6), 0.0, 1.0)
+    normalised: np.ndarray = np.clip(levels / max(float(levels.max()), 1e-6), 0.0, 1.0)
+    return normalised
 
 
 def _beat_envelope(mono: np.ndarray, frames: int, fps: int) -> np.ndarray:
