@@ -32,6 +32,7 @@ from refvid.contract import (
 )
 
 Tier = Literal["standard", "fast", "mini"]
+ArkRegion = Literal["byteplus", "volcengine"]
 OutputFormat = Literal["mp4", "mov"]
 MODELS_ENV = "REFVID_MODELS"
 
@@ -133,7 +134,7 @@ class Catalog(dict[str, CatalogModel]):
                     table[ark_id] = model.id
         return table
 
-    def ark_id(self, model: str, region: Literal["byteplus", "volcengine"]) -> str | None:
+    def ark_id(self, model: str, region: ArkRegion) -> str | None:
         """The Ark id of a region that serves `model` (BytePlus ids start `dreamina-`, Volcengine's `doubao-`)."""
         entry = self.get(model)
         prefix = "doubao-" if region == "volcengine" else "dreamina-"

@@ -52,8 +52,8 @@ def ark_model_for(settings: Settings, model: str) -> str:
         return overrides[model].strip()
     host = urlsplit(settings.ark_base_url).hostname or ""
     models = catalog.active()
-    ark_id = models.ark_id(models.sibling(model, "reference"), "volcengine" if host.endswith("volces.com")
-                           else "byteplus")
+    region: catalog.ArkRegion = "volcengine" if host.endswith("volces.com") else "byteplus"
+    ark_id = models.ark_id(model, region) if model in models else None  # one Ark id serves its line's modes
     if ark_id is None:
         raise TaskFailure(f"no Ark model is configured for {model} (set REFVID_ARK_MODELS={model}=<ark model id>)",
                           code="upstream_error")
