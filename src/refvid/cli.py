@@ -60,6 +60,9 @@ StorageUrl = Annotated[str | None, typer.Option("--storage-url", help="file:///â
 UpstreamsFile = Annotated[Path | None, typer.Option("--upstreams", help="Pool file of upstream task APIs, TOML "
                                                   "(env REFVID_UPSTREAMS; docs/upstreams.md).")]
 
+ModelsFile = Annotated[Path | None, typer.Option("--models", help="Operator model catalog, TOML [[model]] tables "
+                                               "(env REFVID_MODELS; docs/models.md).")]
+
 
 def load_settings(**overrides: Any) -> Settings:
     """Environment first, flags on top (only the flags actually given)."""
@@ -67,6 +70,21 @@ def load_settings(**overrides: Any) -> Settings:
 
     given = {key: value for key, value in overrides.items() if value is not None}
     return Settings(**given)
+
+
+def install_catalog(settings: Settings) -> None:
+    """Read the operator's models file once, at start: a bad one stops the process with a message naming the
+    file, the table and the key (exit 2, no traceback). Spawned processes find it in REFVID_MODELS."""
+    from refvid import catalog
+
+    try:
+        models = catalog.load(settings.models)
+    except catalog.ModelsFileError as exc:
+        typer.echo(f"refvid: {exc}", err=True)
+        raise typer.Exit(2) from None
+    catalog.install(models)
+    if settings.models is not None:
+        os.environ[catalog.MODELS_ENV] = str(settings.models)
 
 
 def _logging(settings: Settings) -> None:
@@ -100,6 +118,7 @@ def serve(
                                                          "REFVID_MAX_HEADER_BYTES, default 65536).")] = None,
     max_header_count: Annotated[int | None, typer.Option(help="Most header fields in a request (env "
                                                          "REFVID_MAX_HEADER_COUNT, default 100).")] = None,
+    models: ModelsFile = None,
 ) -> None:
     """Run the API (and, unless --workers 0, in-process workers)."""
     _needs_server("serve")
@@ -112,8 +131,9 @@ def serve(
              "storage_url": storage_url, "public_url": public_url, "api_workers": api_workers, "upstreams": upstreams,
              "header_timeout_s": header_timeout_s, "body_idle_timeout_s": body_idle_timeout_s,
              "write_timeout_s": write_timeout_s, "max_header_bytes": max_header_bytes,
-             "max_header_count": max_header_count}
+             "max_header_count": max_header_count, "models": models}
     settings = load_settings(**flags)
+    install_catalog(settings)
     _logging(settings)
     runtime = Runtime.open(settings)
     new_key = runtime.ensure_api_key()
@@ -236,13 +256,15 @@ def worker(
     engines: Annotated[str | None, typer.Option(help="Comma-separated engines to run "
                                                 "[env: REFVID_ENGINES; default: every routed engine].")] = None,
     upstreams: UpstreamsFile = None,
+    models: ModelsFile = None,
 ) -> None:
     """Run a worker against the same database and storage as the API. SIGTERM: finish or hand back."""
     _needs_server("worker")
     from refvid.runtime import Runtime
 
     settings = load_settings(data_dir=data_dir, database_url=database_url, storage_url=storage_url,
-                             engines=engines, upstreams=upstreams)
+                             engines=engines, upstreams=upstreams, models=models)
+    install_catalog(settings)
     _logging(settings)
     runtime = Runtime.open(settings)
     done = threading.Event()

@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     ark_timeout_s: float = Field(30.0, gt=0, description="Time limit of one HTTP request to the Ark API.")
     ark_max_retries: int = Field(5, ge=0, description="Retries of an Ark call answered 429/5xx (with backoff).")
 
+    # Model catalog (docs/models.md)
+    models: Path | None = Field(None, description="Operator model catalog ([[model]] tables, TOML): adds, narrows "
+                                "or removes models (docs/models.md).")
+
     # Upstream engine (vLLM-Omni, SGLang Diffusion, Ark: docs/upstreams.md)
     upstreams: Path | None = Field(None, description="Pool file of upstream task APIs ([[upstream]] tables, TOML).")
     upstream_followers: int = Field(

@@ -1,5 +1,8 @@
-"""The wire's facts, stated once (spec `docs/api.md`): model ids and their families, resolutions, ratios, the
-pixel-size table, durations, reference limits, TTL defaults and the one `@`-mention grammar.
+"""The wire's facts, stated once (spec `docs/api.md`): the grammar and what is the same for every model:
+resolutions, ratios, the pixel-size table, reference file limits, TTL defaults and the one `@`-mention grammar.
+What differs per model (modes, durations, reference counts, resolutions, Ark ids) is `refvid.catalog`'s; the
+duration and count constants here are the Seedance 2.0 line's (the default model's), which the built-in
+catalog states its 2.0 models with.
 
 Everything that validates a request, renders a video, relays one upstream or describes the API reads these
 names; nothing else restates them. This module imports nothing of refvid's, so every layer may use it.
@@ -14,16 +17,6 @@ from typing import Literal
 
 MediaKind = Literal["image", "video", "audio"]
 Mode = Literal["reference", "image", "text"]  # reference-to-video, image-to-video, text-to-video
-Tier = Literal["standard", "fast"]
-
-
-@dataclass(frozen=True)
-class ModelId:
-    """One model id of the FoxAPI dialect: what it takes (`mode`) and which tier it is."""
-
-    id: str
-    mode: Mode
-    tier: Tier
 
 
 REFERENCE_MODEL = "seedance-2.0-reference-to-video"
@@ -32,15 +25,6 @@ IMAGE_MODEL = "seedance-2.0-image-to-video"  # FoxAPI's siblings: `image_url` (+
 FAST_IMAGE_MODEL = "seedance-2.0-fast-image-to-video"
 TEXT_MODEL = "seedance-2.0-text-to-video"  # the prompt alone
 FAST_TEXT_MODEL = "seedance-2.0-fast-text-to-video"
-MODEL_IDS: tuple[ModelId, ...] = (
-    ModelId(REFERENCE_MODEL, "reference", "standard"),
-    ModelId(FAST_REFERENCE_MODEL, "reference", "fast"),
-    ModelId(IMAGE_MODEL, "image", "standard"),
-    ModelId(FAST_IMAGE_MODEL, "image", "fast"),
-    ModelId(TEXT_MODEL, "text", "standard"),
-    ModelId(FAST_TEXT_MODEL, "text", "fast"),
-)
-MODELS: dict[str, ModelId] = {model.id: model for model in MODEL_IDS}
 MODES: tuple[Mode, ...] = ("reference", "image", "text")
 # What each mode takes besides the common fields (resolution, ratio, duration, generate_audio, seed,
 # callback_url): `required` must be sent, `optional` may be; every other input field is refused naming it.
@@ -53,12 +37,10 @@ MODE_INPUTS: dict[Mode, dict[str, tuple[str, ...]]] = {
     "text": {"required": ("prompt",), "optional": ()},
 }
 DEFAULT_MODEL = REFERENCE_MODEL
-STANDARD_MODELS = frozenset(model.id for model in MODEL_IDS if model.tier == "standard")
 
 # Output: resolution × ratio → exact pixel size; 24 fps; duration × 24 frames.
 FPS = 24
 RESOLUTIONS = ("480p", "720p", "1080p")
-STANDARD_ONLY_RESOLUTIONS = frozenset({"1080p"})  # 1080p only on standard (non-fast) models
 DEFAULT_RESOLUTION = "720p"
 RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16", "21:9")
 ADAPTIVE = "adaptive"
@@ -164,6 +146,7 @@ class ModelOffer:
     placeholder: bool = False  # its output is a stand-in, not the video asked for (compositor text-to-video)
     # The upstreams behind the model and what each accepts (empty: the engine takes whatever the contract does).
     acceptances: tuple[Acceptance, ...] = ()
+    max_duration_s: int = MAX_DURATION_S  # the model's longest output (its catalog entry's max_duration)
 
     def reserved_seconds(self, duration: int, has_timed_references: bool) -> int:
         """Seconds of output to reserve credits for at submit: the duration asked for; for `duration: -1`
@@ -173,29 +156,12 @@ class ModelOffer:
             return duration
         if self.auto_duration_s is not None and not has_timed_references:
             return self.auto_duration_s
-        return MAX_DURATION_S
-
-
-def mode_of(model: str) -> Mode:
-    """What a model id takes; ids that are not ours (a plugin's) are reference models."""
-    known = MODELS.get(model)
-    return known.mode if known else "reference"
-
-
-def sibling(model: str, mode: Mode) -> str:
-    """The model id of the same tier as `model` that takes `mode` (Ark's ids serve every mode; ours do not)."""
-    tier = MODELS[model].tier if model in MODELS else "standard"
-    return next(m.id for m in MODEL_IDS if m.tier == tier and m.mode == mode)
+        return self.max_duration_s
 
 
 def pixel_size(resolution: str, ratio: str) -> tuple[int, int]:
     """(width, height) of the output for a resolution and a concrete ratio (not `adaptive`)."""
     return SIZES[resolution][ratio]
-
-
-def resolutions_for_model(model: str, engine_resolutions: tuple[str, ...]) -> tuple[str, ...]:
-    """The resolutions a model offers on an engine: standard-only ones (1080p) only on standard models."""
-    return tuple(r for r in engine_resolutions if r not in STANDARD_ONLY_RESOLUTIONS or model in STANDARD_MODELS)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -248,25 +214,8 @@ def replace_mentions(prompt: str, name: Callable[[Mention], str]) -> str:
 # dialect's owner: the model ids BytePlus ModelArk and Volcengine Ark publish for Seedance 2.0, the model of
 # ours each one means, and the statuses of Ark's task object. The relay sends the same ids upstream.
 
-BYTEPLUS_ARK_MODELS: dict[str, str] = {  # ours → BytePlus ModelArk's
-    REFERENCE_MODEL: "dreamina-seedance-2-0-260128",
-    FAST_REFERENCE_MODEL: "dreamina-seedance-2-0-fast-260128",
-}
-VOLCENGINE_ARK_MODELS: dict[str, str] = {  # ours → Volcengine Ark's
-    REFERENCE_MODEL: "doubao-seedance-2-0-260128",
-    FAST_REFERENCE_MODEL: "doubao-seedance-2-0-fast-260128",
-}
-ARK_MODELS: dict[str, str] = {  # an Ark model id → the (reference) model of ours that serves it
-    ark_id: ours for table in (BYTEPLUS_ARK_MODELS, VOLCENGINE_ARK_MODELS) for ours, ark_id in table.items()
-}
 ARK_FRAME_ROLES = ("first_frame", "last_frame")  # image_url roles of Ark's image-to-video (first/last frame)
 
-
-def ark_model_id(table: dict[str, str], model: str) -> str | None:
-    """The Ark id serving one of our models in a region's table: one Ark id per tier serves all three modes."""
-    if model in table or model not in MODELS:
-        return table.get(model)
-    return table.get(sibling(model, "reference"))
 ArkStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "expired"]
 ARK_STATUSES: tuple[ArkStatus, ...] = ("queued", "running", "succeeded", "failed", "cancelled", "expired")
 ARK_ROLES: dict[str, tuple[str, ...]] = {  # content item type → the roles Ark documents for it
@@ -282,8 +231,8 @@ ARK_PIXELS_PER_TOKEN = 1024  # usage: width × height × frames / 1024 tokens, t
 
 # ---------------------------------------------------------------------------------------------------------
 # OpenAI `/v1/videos` dialect (the shape OpenAI's video API defined and SGLang, vLLM-Omni and LiteLLM serve;
-# spec §10). A request without `model` gets `DEFAULT_MODEL`'s tier in the mode its inputs ask for
-# (`openai_default_model`): a prompt alone cannot go to a reference-to-video model.
+# spec §10). A request without `model` gets `DEFAULT_MODEL`'s line in the mode its inputs ask for
+# (`Catalog.sibling`): a prompt alone cannot go to a reference-to-video model.
 
 OpenAIStatus = Literal["queued", "in_progress", "completed", "failed"]
 OPENAI_STATUSES: tuple[OpenAIStatus, ...] = ("queued", "in_progress", "completed", "failed")
@@ -293,11 +242,6 @@ OPENAI_MAX_PAGE_SIZE = 100
 OPENAI_DEFAULT_PAGE_SIZE = 20
 # `openai-poll-after-ms`: a tenth of the estimated time left, within these bounds.
 OPENAI_POLL_MIN_MS, OPENAI_POLL_MAX_MS = 500, 5000
-
-
-def openai_default_model(mode: Mode) -> str:
-    """The model a `/v1/videos` request without `model` runs on: the default model's tier, in `mode`."""
-    return sibling(DEFAULT_MODEL, mode)
 
 
 def size_name(width: int, height: int) -> str:

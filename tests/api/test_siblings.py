@@ -11,13 +11,13 @@ import httpx
 import numpy as np
 import pytest
 
+from refvid import catalog
 from refvid.config import Settings
 from refvid.contract import (
     FAST_IMAGE_MODEL,
     FAST_REFERENCE_MODEL,
     FAST_TEXT_MODEL,
     IMAGE_MODEL,
-    MODELS,
     TEXT_MODEL,
 )
 from refvid.engines import registry
@@ -48,7 +48,7 @@ async def create(api: httpx.AsyncClient, **body: Any) -> httpx.Response:
 
 async def test_models_list_the_siblings_with_what_they_accept(api: httpx.AsyncClient) -> None:
     data = {m["id"]: m for m in (await api.get("/v1/models")).json()["data"]}
-    assert set(data) == set(MODELS)
+    assert set(data) == set(catalog.active())
     assert (data[TEXT_MODEL]["mode"], data[TEXT_MODEL]["required"]) == ("text", ["prompt"])
     assert "image_urls" not in data[TEXT_MODEL]["accepts"] and "seed" in data[TEXT_MODEL]["accepts"]
     assert data[FAST_IMAGE_MODEL]["required"] == ["image_url"]
@@ -93,9 +93,9 @@ def test_an_engine_without_the_mode_is_not_offered_it(tmp_path: Path, monkeypatc
     engine now serves all three modes): siblings routed there are not offered (422 at submit)."""
     only_reference = Capabilities(name="refonly", factory="nowhere:none", resolutions=("480p",), supports_audio=False)
     monkeypatch.setattr(registry, "engines", lambda: {"refonly": only_reference})
-    routes = ",".join(f"{model}=refonly" for model in MODELS)
+    routes = ",".join(f"{model}=refonly" for model in catalog.active())
     offers = model_offers(Settings(data_dir=tmp_path, routes=routes))
-    assert set(offers) == {m for m in MODELS if MODELS[m].mode == "reference"}
+    assert set(offers) == {m.id for m in catalog.active().values() if m.mode == "reference"}
 
 
 async def test_text_to_video_completes_with_a_conformant_mp4(api: httpx.AsyncClient, worker: Worker,

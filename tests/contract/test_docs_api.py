@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from refvid import contract
+from refvid import catalog, contract
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
@@ -40,16 +40,17 @@ def test_pixel_size_table_is_the_contracts(doc: str) -> None:
 
 def test_model_ids_and_tiers(doc: str) -> None:
     line = next(line for line in doc.splitlines() if line.startswith("Models:"))
-    stated = dict(re.findall(r"`([\w.-]+)` \((standard|fast)\)", line))
-    assert stated == {model.id: model.tier for model in contract.MODEL_IDS}
+    stated = dict(re.findall(r"`([\w.-]+)` \((standard|fast|mini)\)", line))
+    assert stated == {model.id: model.tier for model in catalog.BUILT_IN}
     assert contract.DEFAULT_MODEL in stated
 
 
 def test_request_fields(doc: str) -> None:
     default, rule = field_rule(doc, "resolution")
     assert default == f"`{contract.DEFAULT_RESOLUTION}`"
-    everywhere = [r for r in contract.RESOLUTIONS if r not in contract.STANDARD_ONLY_RESOLUTIONS]
-    assert re.findall(r"`(\d+p)`", rule) == everywhere + sorted(contract.STANDARD_ONLY_RESOLUTIONS)
+    standard_only = sorted(r for r in contract.RESOLUTIONS if any(r not in m.resolutions for m in catalog.BUILT_IN))
+    everywhere = [r for r in contract.RESOLUTIONS if r not in standard_only]
+    assert re.findall(r"`(\d+p)`", rule) == everywhere + standard_only
     default, rule = field_rule(doc, "ratio")
     assert default == f"`{contract.ADAPTIVE}`"
     assert tuple(re.findall(r"`([\w:]+)`", rule)) == (*contract.RATIOS, contract.ADAPTIVE)

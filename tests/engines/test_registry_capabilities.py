@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from refvid import contract
+from refvid import catalog, contract
 from refvid.config import Settings
 from refvid.engines import registry
 from refvid.engines.base import Capabilities
@@ -23,7 +23,7 @@ def settings(tmp_path: Path, **changes: Any) -> Settings:
 
 def test_offers_follow_the_routes_and_the_standard_only_rule(tmp_path: Path) -> None:
     offers = registry.model_offers(settings(tmp_path))
-    assert set(offers) == set(contract.MODELS)
+    assert set(offers) == set(catalog.active())
     assert offers[contract.REFERENCE_MODEL] == contract.ModelOffer(
         contract.REFERENCE_MODEL, "compositor", contract.RESOLUTIONS, True,
         auto_duration_s=contract.DEFAULT_DURATION_S,  # the compositor's `duration: -1` without video or audio
@@ -35,7 +35,7 @@ def test_offers_follow_the_routes_and_the_standard_only_rule(tmp_path: Path) -> 
     routed = registry.model_offers(settings(tmp_path, routes=[f"{contract.REFERENCE_MODEL}=diffusion",
                                                               f"{contract.FAST_REFERENCE_MODEL}=nowhere"]))
     # a route to an unknown engine serves nothing (the siblings, not routed here, stay on the compositor)
-    assert {m for m in routed if contract.mode_of(m) == "reference"} == {contract.REFERENCE_MODEL}
+    assert contract.FAST_REFERENCE_MODEL not in routed and contract.REFERENCE_MODEL in routed
     assert (routed[contract.REFERENCE_MODEL].engine, routed[contract.REFERENCE_MODEL].resolutions) == (
         "diffusion", ("480p", "720p"))
 

@@ -107,6 +107,10 @@ def test_playground_generates_and_plays(live: RunningServer, tab: Tab, tmp_path:
     assert page.locator("#current-made").inner_text().startswith("Made by compositor: a composite")
     page.get_by_label("Model", exact=True).select_option("seedance-2.0-text-to-video")
     assert page.locator("#model-makes").inner_text().startswith("Placeholder: a placeholder title card")
+    last_duration = "s => s.options[s.options.length - 1].value"  # the model's max_duration, from GET /v1/models
+    assert page.eval_on_selector("#duration", last_duration) == "15"
+    page.get_by_label("Model", exact=True).select_option("seedance-2.5-reference-to-video")
+    assert page.eval_on_selector("#duration", last_duration) == "30"
     task_id = page.locator("#current-id").inner_text()
     item = page.locator(f'#history li[data-task-id="{task_id}"]')
     item.locator(".badge.completed").wait_for()

@@ -99,12 +99,14 @@ class CreateVideoRequest(BaseModel):
     ratio: RatioChoice | None = Field(None, description="Output aspect ratio (default adaptive).")
     aspect_ratio: RatioChoice | None = Field(
         None, description="Alias of ratio; must agree with ratio when both are sent.")
-    duration: int = Field(DEFAULT_DURATION_S, description=f"Seconds, {MIN_DURATION_S}–{MAX_DURATION_S}, or "
+    duration: int = Field(DEFAULT_DURATION_S, description=f"Seconds, {MIN_DURATION_S}–{MAX_DURATION_S} on 2.0 "
+                                                          f"models (each model's range: GET /v1/models), or "
                                                           f"{AUTO_DURATION} to let the engine decide.")
     generate_audio: bool = Field(True, description="Synchronized audio track in the output iff true.")
     seed: int = Field(RANDOM_SEED, description=f"{RANDOM_SEED} = random (reported in results); else 0–{MAX_SEED}.")
     image_urls: list[str] = Field(default_factory=list, description=f"Up to {MAX_COUNT['image']} images "
-                                                                    f"(@Image1..@Image{MAX_COUNT['image']}).")
+                                                                    f"(@Image1..@Image{MAX_COUNT['image']}) on 2.0 "
+                                                                    "models; each model's limit: GET /v1/models.")
     video_urls: list[str] = Field(default_factory=list, description=f"Up to {MAX_COUNT['video']} videos "
                                                                     f"(@Video1..@Video{MAX_COUNT['video']}).")
     audio_urls: list[str] = Field(default_factory=list, description=f"Up to {MAX_COUNT['audio']} audio clips "
@@ -133,9 +135,10 @@ class CreateVideoRequest(BaseModel):
     @field_validator("duration")
     @classmethod
     def _duration(cls, value: int) -> int:
-        if value != AUTO_DURATION and not MIN_DURATION_S <= value <= MAX_DURATION_S:
-            raise PydanticCustomError("invalid_duration", f"duration must be {MIN_DURATION_S}–{MAX_DURATION_S} "
-                                      f"seconds or {AUTO_DURATION} (got {value})")
+        """The grammar only: each model's range is its catalog entry's, checked in `api/validation.py`."""
+        if value != AUTO_DURATION and value < 1:
+            raise PydanticCustomError("invalid_duration", f"duration must be a whole number of seconds or "
+                                      f"{AUTO_DURATION} (got {value})")
         return value
 
     @field_validator("seed", mode="before")
@@ -260,6 +263,10 @@ class ModelObject(BaseModel):
     placeholder: bool = Field(False, description="Extension: true when the serving engine's output for this "
                               "model is a stand-in, not the video asked for (the compositor's text-to-video "
                               "title card).")
+    limits: dict[str, Any] | None = Field(
+        None, description="Extension: the model's catalog limits (docs/models.md): tier, max_images, max_videos, "
+        "max_audios, max_references, audio_only, min_duration, max_duration, auto_duration, ratios, "
+        "output_formats, draft, ark_ids.")
 
 
 class ModelList(BaseModel):

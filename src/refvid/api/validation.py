@@ -1,8 +1,9 @@
 """Cross-field rules of spec §3, checked at submit (422), and the one place a request becomes a `TaskSpec`.
 
-The limits, the models' modes and the `@`-mention grammar are `refvid.contract`'s, the same ones the engines
-read, so a prompt is accepted exactly when every mention in it names a reference the engine will see. What
-each model offers here (engine, resolutions, audio) comes in as `ModelOffer`s from the composition root.
+Each model's limits and mode are its `refvid.catalog` entry's and the `@`-mention grammar is
+`refvid.contract`'s, the same ones the engines read, so a prompt is accepted exactly when every mention in it
+names a reference the engine will see. What each model offers here (engine, resolutions, audio) comes in
+as `ModelOffer`s from the composition root.
 Every dialect (FoxAPI's `/v1`, Ark's `/api/v3`, OpenAI's `/v1/videos`) checks with `validate_create` (the
 others through `validate_fields`) and builds with `build_task_spec`, so a rule and the spec's shape are stated
 once.
@@ -14,21 +15,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from refvid import catalog
 from refvid.api.errors import error_param
 from refvid.api.inline_media import check_inline_sizes
 from refvid.api.schemas import CreateVideoRequest
+from refvid.catalog import CatalogModel
 from refvid.contract import (
+    ADAPTIVE,
+    AUTO_DURATION,
     FRAME_FIELDS,
-    MAX_COUNT,
-    MAX_TOTAL_REFERENCES,
     MODE_INPUTS,
-    MODELS,
+    REFERENCE_MODEL,
     URL_FIELDS,
     MediaKind,
     Mode,
     ModelOffer,
     find_mentions,
-    mode_of,
 )
 from refvid.errors import ValidationFailed
 from refvid.tasks.model import TaskSpec
@@ -39,15 +41,18 @@ MODE_NAMES: dict[Mode, str] = {"reference": "reference-to-video", "image": "imag
 
 def validate_create(req: CreateVideoRequest, served: dict[str, ModelOffer]) -> ModelOffer:
     """The offer serving the request; raise ValidationFailed (code, param, message) for the first broken rule."""
+    models = catalog.active()
     offer = served.get(req.model)
     if offer is None:
         known = ", ".join(sorted(served)) or "none"
-        why = (f"its engine here does not serve {MODE_NAMES[mode_of(req.model)]} yet" if req.model in MODELS
-               else "it is not a model id of this API")
+        why = (f"its engine here does not serve {MODE_NAMES[models.mode_of(req.model)]} yet"
+               if req.model in models else "it is not a model id of this API")
         raise ValidationFailed(f"model {req.model!r} is not served here ({why}); available: {known}",
                                code="invalid_model", param="model")
-    mode = mode_of(req.model)
+    entry = models.get(req.model) or models_default()
+    mode = entry.mode
     _check_mode_inputs(req, mode)
+    _check_duration(req, entry)
     if req.resolution not in offer.resolutions:
         raise ValidationFailed(f"resolution {req.resolution} is not available for {req.model}; "
                                f"use one of {', '.join(offer.resolutions)}", code="invalid_resolution",
@@ -55,10 +60,14 @@ def validate_create(req: CreateVideoRequest, served: dict[str, ModelOffer]) -> M
     if req.ratio and req.aspect_ratio and req.ratio != req.aspect_ratio:
         raise ValidationFailed(f"ratio {req.ratio!r} and aspect_ratio {req.aspect_ratio!r} disagree; send one",
                                code="invalid_ratio", param="aspect_ratio")
+    if req.effective_ratio not in (*entry.ratios, ADAPTIVE):
+        param = "ratio" if req.ratio else "aspect_ratio"
+        raise ValidationFailed(f"{param} {req.effective_ratio} is not available for {req.model}; use one of "
+                               f"{', '.join(entry.ratios)} or {ADAPTIVE}", code="invalid_ratio", param=param)
     counts: dict[MediaKind, int] = {"image": len(req.image_urls), "video": len(req.video_urls),
                                     "audio": len(req.audio_urls)}
     if mode == "reference":
-        _check_reference_counts(counts)
+        _check_reference_counts(counts, entry)
     if not offer.supports_audio and req.generate_audio:
         raise ValidationFailed(f"{req.model} cannot generate audio here; send generate_audio: false",
                                code="invalid_generate_audio", param="generate_audio")
@@ -129,15 +138,33 @@ def _check_acceptances(req: CreateVideoRequest, offer: ModelOffer, counts: dict[
                                code="unsupported_by_upstream", param=field)
 
 
-def _check_reference_counts(counts: dict[MediaKind, int]) -> None:
-    for kind, limit in MAX_COUNT.items():
+def models_default() -> CatalogModel:
+    """The limits a served model missing from the catalog (a plugin's id) is held to: the default model's."""
+    return next(m for m in catalog.BUILT_IN if m.id == REFERENCE_MODEL)
+
+
+def _check_duration(req: CreateVideoRequest, entry: CatalogModel) -> None:
+    if req.duration == AUTO_DURATION and entry.auto_duration:
+        return
+    if not entry.min_duration <= req.duration <= entry.max_duration:
+        auto = f" or {AUTO_DURATION}" if entry.auto_duration else ""
+        raise ValidationFailed(f"duration must be {entry.min_duration}–{entry.max_duration} seconds{auto} for "
+                               f"{entry.id} (got {req.duration}); it takes at most {entry.max_duration}",
+                               code="invalid_duration", param="duration")
+
+
+def _check_reference_counts(counts: dict[MediaKind, int], entry: CatalogModel) -> None:
+    for kind in URL_FIELDS:
+        limit = entry.max_count(kind)
         if counts[kind] > limit:
-            raise ValidationFailed(f"{URL_FIELDS[kind]} has {counts[kind]} entries; at most {limit} are allowed",
-                                   code="too_many_references", param=URL_FIELDS[kind])
-    if sum(counts.values()) > MAX_TOTAL_REFERENCES:
-        raise ValidationFailed(f"{sum(counts.values())} references in total; at most {MAX_TOTAL_REFERENCES} "
-                               "are allowed", code="too_many_references", param="image_urls")
+            raise ValidationFailed(f"{URL_FIELDS[kind]} has {counts[kind]} entries; {entry.id} takes at most "
+                                   f"{limit}", code="too_many_references", param=URL_FIELDS[kind])
+    if sum(counts.values()) > entry.max_references:
+        raise ValidationFailed(f"{sum(counts.values())} references in total; {entry.id} takes at most "
+                               f"{entry.max_references}", code="too_many_references", param="image_urls")
     if counts["image"] == 0 and counts["video"] == 0:
+        if counts["audio"] and entry.audio_only:
+            return
         if counts["audio"]:
             raise ValidationFailed("audio references alone are not allowed; add at least one image or video",
                                    code="missing_visual_reference", param="audio_urls")

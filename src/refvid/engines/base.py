@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from refvid.contract import Mode, mode_of
+from refvid import catalog
+from refvid.contract import Mode
 from refvid.engines.output import OutputSpec, reference_driven_duration
 from refvid.media.info import Reference
 
@@ -67,7 +68,7 @@ class EngineInput:
     @property
     def mode(self) -> Mode:
         """What the model takes: reference-to-video, image-to-video (images = first, last frame) or text."""
-        return mode_of(self.model)
+        return catalog.active().mode_of(self.model)
 
     def of_kind(self, kind: str) -> list[Reference]:
         return [r for r in self.references if r.kind == kind]

@@ -50,19 +50,20 @@ def resolve_ratio(ratio: str, references: list[Reference]) -> str:
     return DEFAULT_RATIO
 
 
-def clamp_duration(seconds: float) -> int:
-    return max(MIN_DURATION_S, min(MAX_DURATION_S, round(seconds)))
+def clamp_duration(seconds: float, max_s: int = MAX_DURATION_S, min_s: int = MIN_DURATION_S) -> int:
+    return max(min_s, min(max_s, round(seconds)))
 
 
-def reference_driven_duration(references: list[Reference]) -> int:
+def reference_driven_duration(references: list[Reference], max_s: int = MAX_DURATION_S,
+                              min_s: int = MIN_DURATION_S) -> int:
     """The compositor's rule for `duration: -1`: total reference-video length, else the longest
-    reference audio, clamped to 4–15 s, else 5 s."""
+    reference audio, clamped to the model's range (4–15 s on the 2.0 line), else 5 s."""
     videos = [r.info.duration_s for r in references if r.kind == "video"]
     if videos:
-        return clamp_duration(sum(videos))
+        return clamp_duration(sum(videos), max_s, min_s)
     audios = [r.info.duration_s for r in references if r.kind == "audio"]
     if audios:
-        return clamp_duration(max(audios))
+        return clamp_duration(max(audios), max_s, min_s)
     return DEFAULT_DURATION_S
 
 

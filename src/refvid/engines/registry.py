@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
-from refvid import contract
+from refvid import catalog, contract
 from refvid.config import Settings
 from refvid.engines.base import Capabilities, Engine
 from refvid.engines.upstream import offers as upstream_offers
@@ -33,11 +33,15 @@ def engines() -> dict[str, Capabilities]:
 
 
 def route(settings: Settings, model: str) -> str:
-    """The engine that serves `model`: REFVID_ROUTES, else the upstream engine when the pool file
-    (REFVID_UPSTREAMS) has an upstream serving it, else the relay when an Ark key is set, else the compositor."""
+    """The engine that serves `model`: REFVID_ROUTES, else the engine its catalog entry pins (REFVID_MODELS),
+    else the upstream engine when the pool file (REFVID_UPSTREAMS) has an upstream serving it, else the relay
+    when an Ark key is set, else the compositor."""
     overrides = settings.route_overrides()
     if model in overrides:
         return overrides[model]
+    entry = catalog.active().get(model)
+    if entry is not None and entry.engine:
+        return entry.engine
     if settings.upstreams is not None and upstream_offers.upstreams_for(settings, model):
         return "upstream"
     if settings.ark_api_key:
@@ -52,9 +56,9 @@ def model_offers(settings: Settings) -> dict[str, contract.ModelOffer]:
     known = engines()
     offers: dict[str, contract.ModelOffer] = {}
     described: dict[str, dict[str, dict[str, object]]] = {}
-    for model in contract.MODELS:
+    for model, entry in catalog.active().items():
         engine = route(settings, model)
-        mode = contract.mode_of(model)
+        mode = entry.mode
         if engine == "upstream":  # what the pool's upstreams accept, not what the engine could in general
             offer = upstream_offers.offer(settings, model)
             if offer is not None:
@@ -66,7 +70,8 @@ def model_offers(settings: Settings) -> dict[str, contract.ModelOffer]:
                 described[caps.name] = _call(caps.describe, settings)
             offers[model] = contract.ModelOffer(
                 model=model, engine=caps.name,
-                resolutions=contract.resolutions_for_model(model, caps.resolutions),
+                resolutions=tuple(r for r in caps.resolutions if r in entry.resolutions),
+                max_duration_s=entry.max_duration,
                 supports_audio=caps.supports_audio, auto_duration_s=caps.auto_duration_s,
                 details=described.get(caps.name, {}).get(model, {}), makes=caps.makes.get(mode, ""),
                 placeholder=mode in caps.placeholder_modes)
@@ -84,7 +89,7 @@ def worker_engines(settings: Settings) -> list[str]:
     """The engines a worker runs: REFVID_ENGINES, else every engine some model routes to."""
     if settings.engines:
         return list(settings.engines)
-    return sorted({route(settings, model) for model in contract.MODELS})
+    return sorted({route(settings, model) for model in catalog.active()})
 
 
 def build_engine(name: str, settings: Settings) -> Engine:

@@ -4,7 +4,8 @@
 
 const KEY_STORE = "refvid.apiKey";
 const KINDS = { image: "Image", video: "Video", audio: "Audio" };
-const LIMITS = { image: 9, video: 3, audio: 3 };
+// Each model's limits (references per kind, durations) come from GET /v1/models (`limits`), never from here.
+const LIMIT_KEYS = { image: "max_images", video: "max_videos", audio: "max_audios" };
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const $ = (id) => document.getElementById(id);
 
@@ -104,7 +105,26 @@ function syncResolutions() {
   if (!model) return;
   for (const option of $("resolution").options) option.disabled = !model.resolutions.includes(option.value);
   if ($("resolution").selectedOptions[0].disabled) $("resolution").value = model.resolutions[0];
+  if (model.limits) syncDurations(model.limits);
   $("model-makes").textContent = model.makes ? `${model.placeholder ? "Placeholder: " : "Makes "}${model.makes}` : "";
+}
+
+function selectedLimits() {
+  const model = state.models.find((m) => m.id === $("model").value);
+  return model && model.limits ? model.limits : null;
+}
+
+// The duration choices of the selected model: auto when it allows -1, then min..max seconds.
+function syncDurations(limits) {
+  const select = $("duration");
+  const chosen = select.value;
+  const options = limits.auto_duration ? [el("option", { value: "-1" }, "auto (engine decides)")] : [];
+  for (let s = limits.min_duration; s <= limits.max_duration; s += 1) {
+    options.push(el("option", { value: String(s) }, `${s} s`));
+  }
+  select.replaceChildren(...options);
+  const fallback = String(Math.min(Math.max(5, limits.min_duration), limits.max_duration));
+  select.value = [...select.options].some((o) => o.value === chosen) ? chosen : fallback;
 }
 
 // What made a finished task's video (results[0].engine, .made), a placeholder said first.
@@ -132,8 +152,10 @@ function tokenOf(ref) {
 }
 
 function addRef(kind, name, url, file) {
-  if (state.refs.filter((r) => r.kind === kind).length >= LIMITS[kind]) {
-    showFormError(`At most ${LIMITS[kind]} ${kind} references.`);
+  const limits = selectedLimits();
+  const limit = limits ? limits[LIMIT_KEYS[kind]] : Infinity;  // the server checks again at submit
+  if (state.refs.filter((r) => r.kind === kind).length >= limit) {
+    showFormError(`At most ${limit} ${kind} references for ${$("model").value}.`);
     return null;
   }
   const ref = { kind, name, url, status: url ? "ready" : "uploading", error: "" };

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from refvid import catalog
 from refvid.config import Settings
 from refvid.errors import ReferenceFailure
 from refvid.media.fetch import Fetcher
@@ -50,7 +51,8 @@ class ReferenceLoader:
         images = list(spec.image_urls) or list(frames.values())
         return prepare_references(images, list(spec.video_urls), list(spec.audio_urls), folder, fetcher,
                                   cache=self.cache, check_cancelled=should_stop,
-                                  image_labels=tuple(frames) if not spec.image_urls else ())
+                                  image_labels=tuple(frames) if not spec.image_urls else (),
+                                  model=catalog.active().get(spec.model))
 
     def _resolve_upload(self, owner: str, url: str, folder: Path) -> Path | None:
         file_id = upload_id_of(url)

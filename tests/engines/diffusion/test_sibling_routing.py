@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from refvid import catalog
 from refvid.config import Settings
 from refvid.contract import (
     FAST_IMAGE_MODEL,
     FAST_REFERENCE_MODEL,
     FAST_TEXT_MODEL,
     IMAGE_MODEL,
-    MODEL_IDS,
     MODES,
     REFERENCE_MODEL,
     TEXT_MODEL,
@@ -66,8 +66,8 @@ def frame_job(tmp: Path, model: str, frames: int, seconds: int = 4) -> EngineInp
 def test_every_adapter_declares_its_modes_and_the_engine_offers_all() -> None:
     assert ADAPTERS["wan"].capabilities.modes == ADAPTERS["ltx2"].capabilities.modes == MODES
     assert ADAPTERS["minimax_h3"].capabilities.modes == ("reference",)  # until a folder shows its t2va half
-    offers = registry.model_offers(Settings(routes=",".join(f"{m.id}=diffusion" for m in MODEL_IDS)))
-    assert set(offers) == {m.id for m in MODEL_IDS} and {o.engine for o in offers.values()} == {"diffusion"}
+    offers = registry.model_offers(Settings(routes=",".join(f"{m.id}=diffusion" for m in catalog.BUILT_IN)))
+    assert set(offers) == {m.id for m in catalog.BUILT_IN} and {o.engine for o in offers.values()} == {"diffusion"}
 
 
 def test_sibling_models_have_their_tiers_candidates() -> None:

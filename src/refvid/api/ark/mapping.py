@@ -18,10 +18,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from refvid import catalog
 from refvid.api.ark.errors import ArkError, from_refvid, invalid, missing, param_of
 from refvid.api.ark.schemas import ArkContentItem, ArkCreateRequest
 from refvid.api.validation import build_task_spec, validate_fields
-from refvid.contract import ARK_FRAME_ROLES, ARK_MODELS, ARK_ROLES, FRAME_FIELDS, Mode, ModelOffer, sibling
+from refvid.contract import ARK_FRAME_ROLES, ARK_ROLES, FRAME_FIELDS, Mode, ModelOffer
 from refvid.errors import ValidationFailed
 from refvid.tasks.model import TaskSpec
 
@@ -158,8 +159,9 @@ def _frame_fields(frames: list[tuple[str, str, str]], lists: dict[str, list[str]
 def _our_model(model: str, mode: Mode) -> str:
     """Ark's ids serve every mode, so the content picks our model of that tier; our own ids are taken as sent
     (and a content that does not fit their mode is refused by the shared rules)."""
-    ours = ARK_MODELS.get(model)
-    return sibling(ours, mode) if ours else model
+    models = catalog.active()
+    ours = models.ark_models().get(model)
+    return models.sibling(ours, mode) if ours else model
 
 
 def _ark_error(code: str, message: str, fox_param: str, where: dict[str, str]) -> ArkError:
@@ -174,6 +176,6 @@ def _ark_error(code: str, message: str, fox_param: str, where: dict[str, str]) -
 
 def _unknown_model(model: str, served: dict[str, ModelOffer]) -> ArkError:
     """404 InvalidEndpointOrModel.NotFound, as Ark answers a model it does not have, listing what is served."""
-    ids = sorted(ark_id for ark_id, ours in ARK_MODELS.items() if ours in served) + sorted(served)
+    ids = sorted(ark_id for ark_id, ours in catalog.active().ark_models().items() if ours in served) + sorted(served)
     return ArkError(404, "InvalidEndpointOrModel.NotFound", f"The model or endpoint {model} does not exist or you "
                     f"do not have access to it; served here: {', '.join(ids) or 'none'}.", "model")

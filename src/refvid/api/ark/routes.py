@@ -19,6 +19,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
+from refvid import catalog
 from refvid.api.ark.errors import ArkError, ArkRoute, invalid, not_found
 from refvid.api.ark.frames import last_frame_file
 from refvid.api.ark.mapping import map_create, parse_create
@@ -42,7 +43,6 @@ from refvid.contract import (
     ARK_DEFAULT_PAGE_SIZE,
     ARK_LIST_WINDOW_S,
     ARK_MAX_PAGE_SIZE,
-    ARK_MODELS,
     ARK_STATUSES,
     ArkStatus,
 )
@@ -179,7 +179,7 @@ def _matching(service: TaskService, owner: str, status: ArkStatus | None, model:
                 continue
         return sorted(filter(keep, found), key=lambda t: (t.created_at, t.id), reverse=True)
     stored = STORED[status].value if status else None
-    store_model = ARK_MODELS.get(model, model) if model else None
+    store_model = catalog.active().ark_models().get(model, model) if model else None
     cutoff = time.time() - ARK_LIST_WINDOW_S
     matching: list[Task] = []
     after: str | None = None

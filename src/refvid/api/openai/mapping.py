@@ -9,7 +9,8 @@ resolutions per model, reference counts, mentions) is stated once and holds in e
 - `input_reference` (a file or `{image_url}`) → the first reference of its kind, `@Image1` for an image (the
   first frame on an image-to-video model); a prompt that does not mention it gets `@Image1 ` in front, so
   the prompt refers to it. Extra `image_urls` follow it (`@Image2`, …);
-- no `model` → `openai_default_model`: text-to-video for a prompt alone, reference-to-video with references;
+- no `model` → the default model's line (`Catalog.sibling`): text-to-video for a prompt alone,
+  reference-to-video with references;
 - no `generate_audio` → whether the model's engine here makes sound (OpenAI clients never send it).
 
 A broken rule raises `OpenAIError` naming the field as this dialect's client sent it (`seconds`, `size`,
@@ -22,17 +23,18 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from refvid import catalog
 from refvid.api.openai.errors import OpenAIError, from_refvid, invalid
 from refvid.api.openai.schemas import OpenAICreateRequest
 from refvid.api.validation import build_task_spec, validate_fields
 from refvid.contract import (
+    DEFAULT_MODEL,
     OPENAI_DEFAULT_SECONDS,
     URL_FIELDS,
     MediaKind,
+    Mode,
     ModelOffer,
     find_mentions,
-    mode_of,
-    openai_default_model,
     sizes_of,
 )
 from refvid.errors import ValidationFailed
@@ -58,7 +60,8 @@ def map_create(req: OpenAICreateRequest, served: dict[str, ModelOffer],
     or OpenAIError for the first broken rule."""
     reference = _input_reference(req, file_kind)
     lists: dict[str, list[str]] = {field: list(getattr(req, field) or []) for field in URL_FIELDS.values()}
-    model = req.model or openai_default_model("reference" if reference or any(lists.values()) else "text")
+    mode: Mode = "reference" if reference or any(lists.values()) else "text"
+    model = req.model or catalog.active().sibling(DEFAULT_MODEL, mode)
     offer = served.get(model)
     if offer is None:
         raise _unknown_model(model, req.model is None, served)
@@ -66,7 +69,7 @@ def map_create(req: OpenAICreateRequest, served: dict[str, ModelOffer],
     where = {"duration": "seconds", "image_url": "input_reference"}
     if reference is not None:
         kind, url = reference
-        if kind == "image" and mode_of(model) == "image":
+        if kind == "image" and catalog.active().mode_of(model) == "image":
             fields["image_url"] = url  # OpenAI's input_reference was the first frame
         else:
             field = URL_FIELDS[kind]

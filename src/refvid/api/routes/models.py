@@ -7,11 +7,12 @@ from collections.abc import Callable, Mapping
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from refvid import catalog
 from refvid.api.deps import CallerDep, RuntimeDep
 from refvid.api.errors import documented_errors
 from refvid.api.head import add_head_route, headers_only
 from refvid.api.schemas import ModelList, ModelObject
-from refvid.contract import COMMON_INPUTS, MODE_INPUTS, ModelOffer, mode_of
+from refvid.contract import COMMON_INPUTS, MODE_INPUTS, ModelOffer
 
 #: upstream name → live facts about it (health, jobs in flight), asked per `GET /v1/models` (off the event loop)
 ModelStatus = Callable[[], Mapping[str, Mapping[str, object]]]
@@ -38,13 +39,14 @@ def _with_live(details: dict[str, object], live: Mapping[str, Mapping[str, objec
 
 def _model_object(offer: ModelOffer, live: Mapping[str, Mapping[str, object]]) -> ModelObject:
     """FoxAPI's fields, then what the model takes (its mode's inputs, from the contract) as extensions."""
-    mode = mode_of(offer.model)
+    entry = catalog.active().get(offer.model)
+    mode = entry.mode if entry else "reference"
     inputs = MODE_INPUTS[mode]
     return ModelObject(id=offer.model, engine=offer.engine, resolutions=list(offer.resolutions),
                        supports_audio=offer.supports_audio, mode=mode, required=list(inputs["required"]),
                        accepts=[*COMMON_INPUTS, *inputs["required"], *inputs["optional"]],
                        details=_with_live(dict(offer.details), live) or None, makes=offer.makes or None,
-                       placeholder=offer.placeholder)
+                       placeholder=offer.placeholder, limits=entry.limits() if entry else None)
 
 
 @router.get("/healthz", include_in_schema=False)

@@ -2,7 +2,8 @@
 
 The reference mode streams shots (`engine.py`); the two sibling modes draw each output frame from a function
 of its index, so they share this small loop: frames (optionally graded), a seeded ambience when audio is
-asked for (there is no reference audio in these modes), the thumbnail from the middle frame.
+asked for (there is no reference audio in these modes; an audio-only shot hands in its `soundtrack`), the
+thumbnail from the middle frame.
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ FrameAt = Callable[[int], np.ndarray]  # output frame index → H×W×3 uint8 RG
 
 
 def write_clip(job: EngineInput, frame_at: FrameAt, encoder: EncoderSettings, check: Callable[[], None],
-               report: Callable[[float], None], extra: dict[str, Any], grade: Grade | None = None) -> EngineOutput:
+               report: Callable[[float], None], extra: dict[str, Any], grade: Grade | None = None,
+               soundtrack: np.ndarray | None = None) -> EngineOutput:
     """Render frames 0..n-1 with `frame_at` into `work_dir/output.mp4` (see the module docstring)."""
     out = job.output
     n, w, h = out.frames, out.width, out.height
     job.work_dir.mkdir(parents=True, exist_ok=True)
-    audio = synthesize_ambience(out.duration_s, out.seed, check=check) if out.generate_audio else None
+    audio = soundtrack
+    if audio is None and out.generate_audio:
+        audio = synthesize_ambience(out.duration_s, out.seed, check=check)
     path, thumb_path = job.work_dir / "output.mp4", job.work_dir / "thumbnail.jpg"
     thumb = np.zeros((h, w, 3), np.uint8)
     with VideoWriter(path, w, h, out.fps, audio=audio is not None, sample_rate=SAMPLE_RATE,
@@ -46,5 +50,5 @@ def write_clip(job: EngineInput, frame_at: FrameAt, encoder: EncoderSettings, ch
                 writer.write_audio(audio[:, writer.samples_written:round((i + 1) * SAMPLE_RATE / out.fps)])
             report((i + 1) / n)
     encode_thumbnail(thumb, thumb_path)
-    extra = {**extra, "audio": "ambience" if audio is not None else "none"}
+    extra = {**extra, "audio": "none" if audio is None else "reference" if soundtrack is not None else "ambience"}
     return EngineOutput(path, out.seed, w, h, float(out.duration_s), out.fps, audio is not None, thumb_path, extra)

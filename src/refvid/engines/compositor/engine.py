@@ -31,6 +31,7 @@ from refvid.config import Settings
 from refvid.contract import Mode
 from refvid.engines.base import BaseEngine, EngineContext, EngineInput, EngineOutput
 from refvid.engines.compositor import CAPABILITIES
+from refvid.engines.compositor.audio_shot import render_audio_shot
 from refvid.engines.compositor.direction import (
     CameraPlan,
     cast_shots,
@@ -123,6 +124,11 @@ class CompositorEngine(BaseEngine):
             made = render(job, self.encoder, progress.check, progress.phase(2.0, 99.0))
             ctx.progress(100.0)
             return _saying_what(made, job.mode)
+        if job.audios and not job.images and not job.videos:  # audio-only references (models that allow them)
+            progress = _Progress(ctx)
+            made = render_audio_shot(job, self.encoder, progress.check, progress.phase(2.0, 99.0))
+            ctx.progress(100.0)
+            return made
         out, progress = job.output, _Progress(ctx)
         n, fps, seed = out.frames, out.fps, out.seed
         job.work_dir.mkdir(parents=True, exist_ok=True)

@@ -25,11 +25,11 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from refvid import catalog
 from refvid.config import Settings
 from refvid.contract import (
     MAX_DURATION_S,
     MIN_DURATION_S,
-    MODEL_IDS,
     MODES,
     MediaKind,
     Mode,
@@ -115,7 +115,8 @@ TIER_FOLDERS: dict[str, tuple[str, ...]] = {
     "fast": ("ltx2", "wan-vace-1.3b", "wan-vace"),
     "standard": ("minimax-h3", "wan-vace-14b", "ltx2", "wan-vace"),
 }
-DEFAULT_FOLDERS: dict[str, tuple[str, ...]] = {model.id: TIER_FOLDERS[model.tier] for model in MODEL_IDS}
+DEFAULT_FOLDERS: dict[str, tuple[str, ...]] = {model.id: TIER_FOLDERS.get(model.tier, TIER_FOLDERS["fast"])
+                                               for model in catalog.BUILT_IN}
 
 
 def read_folder_config(folder: Path) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from refvid.contract import MODELS
+from refvid import catalog
 from refvid.engines.upstream.families import Family, family_named
 
 Provider = Literal["ark", "vllm-omni", "sglang"]
@@ -75,9 +75,10 @@ class UpstreamConfig(BaseModel):
     @field_validator("serves")
     @classmethod
     def _known_models(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        unknown = [m for m in value if m not in MODELS]
+        models = catalog.active()
+        unknown = [m for m in value if m not in models]
         if unknown:
-            raise ValueError(f"unknown model id(s) {', '.join(unknown)}; known: {', '.join(MODELS)}")
+            raise ValueError(f"unknown model id(s) {', '.join(unknown)}; known: {', '.join(models)}")
         return value
 
     @model_validator(mode="after")

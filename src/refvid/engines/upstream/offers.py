@@ -4,7 +4,7 @@ Light: it reads the pool file only (no HTTP clients, no media libraries)."""
 
 from __future__ import annotations
 
-from refvid import contract
+from refvid import catalog, contract
 from refvid.config import Settings
 from refvid.engines.upstream.config import UpstreamConfig, load_upstreams
 from refvid.engines.upstream.pool import acceptance
@@ -12,7 +12,7 @@ from refvid.engines.upstream.pool import acceptance
 
 def upstreams_for(settings: Settings, model: str) -> list[UpstreamConfig]:
     """The pool's upstreams serving `model` in its mode, in file order."""
-    mode = contract.mode_of(model)
+    mode = catalog.active().mode_of(model)
     return [u for u in load_upstreams(settings.upstreams) if model in u.serves and mode in u.capabilities.modes]
 
 
@@ -21,9 +21,10 @@ def offer(settings: Settings, model: str) -> contract.ModelOffer | None:
     serving = upstreams_for(settings, model)
     if not serving:
         return None
-    resolutions = tuple(r for r in contract.RESOLUTIONS if any(r in u.capabilities.resolutions for u in serving))
+    entry = catalog.active()[model]
+    resolutions = tuple(r for r in entry.resolutions if any(r in u.capabilities.resolutions for u in serving))
     return contract.ModelOffer(
-        model=model, engine="upstream", resolutions=contract.resolutions_for_model(model, resolutions),
+        model=model, engine="upstream", resolutions=resolutions, max_duration_s=entry.max_duration,
         supports_audio=any(u.capabilities.audio for u in serving), details=describe(settings).get(model, {}),
         acceptances=tuple(acceptance(u) for u in serving), makes=_makes(serving))
 
@@ -37,7 +38,7 @@ def _makes(serving: list[UpstreamConfig]) -> str:
 def describe(settings: Settings) -> dict[str, dict[str, object]]:
     """model id → `{"upstreams": [...]}`: name, provider, served model, what it accepts (no key, no URL)."""
     described: dict[str, dict[str, object]] = {}
-    for model in contract.MODELS:
+    for model in catalog.active():
         serving = upstreams_for(settings, model)
         if serving:
             described[model] = {"upstreams": [u.describe() for u in serving]}

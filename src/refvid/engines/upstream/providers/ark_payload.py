@@ -23,16 +23,9 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from refvid import catalog
 from refvid.config import Settings
-from refvid.contract import (
-    ARK_FRAME_ROLES,
-    BYTEPLUS_ARK_MODELS,
-    VOLCENGINE_ARK_MODELS,
-    Mention,
-    ark_model_id,
-    mode_of,
-    replace_mentions,
-)
+from refvid.contract import ARK_FRAME_ROLES, Mention, replace_mentions
 from refvid.engines.base import EngineInput
 from refvid.errors import TaskFailure
 from refvid.media.info import Reference
@@ -58,8 +51,9 @@ def ark_model_for(settings: Settings, model: str) -> str:
     if model in overrides:
         return overrides[model].strip()
     host = urlsplit(settings.ark_base_url).hostname or ""
-    defaults = VOLCENGINE_ARK_MODELS if host.endswith("volces.com") else BYTEPLUS_ARK_MODELS
-    ark_id = ark_model_id(defaults, model)
+    models = catalog.active()
+    region: catalog.ArkRegion = "volcengine" if host.endswith("volces.com") else "byteplus"
+    ark_id = models.ark_id(model, region) if model in models else None  # one Ark id serves its line's modes
     if ark_id is None:
         raise TaskFailure(f"no Ark model is configured for {model} (set REFVID_ARK_MODELS={model}=<ark model id>)",
                           code="upstream_error")
@@ -124,7 +118,7 @@ def build_request(job: EngineInput, ark_model: str, public_url: str | None) -> d
     if job.prompt:
         content.append({"type": "text", "text": rewrite_prompt(job.prompt)})
     budget = [MAX_INLINE_BYTES]
-    frames = mode_of(job.model) == "image"  # image-to-video: the images are the first (and last) frame
+    frames = catalog.active().mode_of(job.model) == "image"  # image-to-video: the images are the first (and last) frame
     for kind in ("image", "video", "audio"):
         for ref in sorted(job.of_kind(kind), key=lambda r: r.index):
             field = f"{kind}_url"
