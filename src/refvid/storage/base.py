@@ -12,7 +12,7 @@ class Removed(NamedTuple):
     files: int = 0
     size_bytes: int = 0
 
-    def __add__(self, other: object) -> Removed:  # type: ignore[override]
+    def __add__(self, other: object) -> Removed:
         if not isinstance(other, Removed):
             return NotImplemented
         return Removed(self.files + other.files, self.size_bytes + other.size_bytes)
