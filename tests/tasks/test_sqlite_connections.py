@@ -3,6 +3,7 @@ idle out must not leave an open connection (three descriptors: the database, its
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -15,10 +16,8 @@ def _descriptors_on(folder: Path) -> int:
     """Open descriptors of this process on files in `folder`."""
     count = 0
     for fd in os.listdir("/proc/self/fd"):
-        try:
+        with contextlib.suppress(OSError):  # closed meanwhile (the listing's own descriptor)
             count += os.readlink(f"/proc/self/fd/{fd}").startswith(str(folder))
-        except OSError:  # closed meanwhile (the listing's own descriptor)
-            pass
     return count
 
 
