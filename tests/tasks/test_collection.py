@@ -9,9 +9,12 @@ import json
 import time
 from pathlib import Path
 
+from refvid.config import Settings
 from refvid.storage.local import LocalBlobStore
 from refvid.tasks.collection import GarbageCollector, collection_backlog
+from refvid.tasks.maintenance import Maintenance
 from refvid.tasks.store import SqlStore
+from refvid.tasks.wakeup import LocalWaker
 from tests.support.stores import make_task
 
 TTL_S = 60.0
@@ -85,3 +88,24 @@ def test_two_thousand_expired_results_are_collected_in_bounded_passes(store: Sql
     # A pass once the backlog is gone finds nothing, and picks nothing collected again.
     quiet = collector.run_pass(now)
     assert quiet.complete and quiet.items == {"result": 0, "upload": 0, "orphan": 0}
+
+
+def test_maintenance_follows_an_unfinished_pass_at_once_then_waits_for_the_interval(store: SqlStore,
+                                                                                    tmp_path: Path) -> None:
+    blobs, now = LocalBlobStore(tmp_path / "blobs"), time.time()
+    _completed(store, blobs, 25, finished_at=now - TTL_S - 5)
+    settings = Settings(data_dir=tmp_path, result_ttl_s=int(TTL_S), collect_interval_s=3600)
+    waker = LocalWaker(tmp_path / "wake")
+    try:
+        maintenance = Maintenance(settings, store, blobs, waker)
+        maintenance.collector = GarbageCollector(store, blobs, TTL_S, page_size=10, max_pages=1, budget_s=1e9)
+        left = []
+        for _ in range(3):  # 10, 10, then the last 5: each tick runs a pass while a backlog remains
+            maintenance.run_once()
+            left.append(collection_backlog(store, TTL_S)["result"])
+        assert left == [15, 5, 0]
+        _completed(store, blobs, 1, finished_at=now - TTL_S - 5)
+        maintenance.run_once()  # the backlog is gone: the next pass waits for the interval (an hour here)
+        assert collection_backlog(store, TTL_S)["result"] == 1
+    finally:
+        waker.close()

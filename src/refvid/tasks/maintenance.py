@@ -29,7 +29,7 @@ class Maintenance:
         self.collectors = tuple(collectors)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="refvid-maintenance", daemon=True)
-        self._last_collect = 0.0
+        self._last_collect = float("-inf")
         self.collector = GarbageCollector(store, blobs, settings.result_ttl_s)
 
     def start(self) -> None:
@@ -47,9 +47,10 @@ class Maintenance:
             log.warning("task %s: lease expired → %s (attempt %d)", task.id, task.status, task.attempts)
         if changed:
             self.waker.notify()
-        due = time.monotonic() - self._last_collect >= self.settings.collect_interval_s
-        if due and self.collect_garbage().complete:  # else more remain: go on at the next tick
-            self._last_collect = time.monotonic()
+        if time.monotonic() - self._last_collect >= self.settings.collect_interval_s:
+            self._last_collect = time.monotonic()  # a failing pass (storage down) waits for the next interval
+            if not self.collect_garbage().complete:
+                self._last_collect = float("-inf")  # more remain: go on at the next tick
 
     def collect_garbage(self) -> CollectionPass:
         """One bounded collection pass, then the other layers' collectors."""
