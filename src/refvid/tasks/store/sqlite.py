@@ -67,7 +67,7 @@ class SqliteStore(SqlStore):
         if held is None:
             conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None,
                                    check_same_thread=False)
-            held = _ThreadConnection(conn)  # from here on, closed with this thread even if setup raises
+            held = _ThreadConnection(conn)  # closed once dropped: with this thread, or at once if setup raises
             conn.row_factory = sqlite3.Row
             self._enable_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
