@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     pending_deadline_s: float = Field(86400.0, gt=0, description="A task not started by then fails (expired).")
     result_ttl_s: int = Field(RESULT_TTL_S, gt=0, description="Lifetime of result URLs after completion.")
     upload_ttl_s: int = Field(UPLOAD_TTL_S, gt=0, description="Lifetime of uploaded files.")
+    collect_interval_s: float = Field(60.0, gt=0, description="How often expired results and uploads are deleted "
+                                      "(a pass that leaves a backlog is followed at once by the next).")
 
     # Reference fetching
     fetch_allow_hosts: CommaList = Field(

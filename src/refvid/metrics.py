@@ -6,8 +6,9 @@ Two kinds of metrics:
   ordinary counters and histograms in prometheus_client's default registry, so the process metrics
   (`process_resident_memory_bytes`, …) come along. An API process shows its own and those of its
   in-process workers; a separate `refvid worker` serves its own on `REFVID_METRICS_PORT`.
-- the state of the queue (`refvid_tasks`, `refvid_queue_depth`): read from the database at scrape time by
-  `StoreCollector`, because the tasks table is the truth every node shares.
+- the state of the queue (`refvid_tasks`, `refvid_queue_depth`) and the garbage collection backlog
+  (`refvid_collection_backlog`): read from the database at scrape time by `StoreCollector` and
+  `BacklogCollector`, because the tasks table is the truth every node shares.
 
 Log records carry `request_id` and `task_id` attributes (`-` when unset) once `install_log_context()` ran:
 the API binds the request id per request, the worker binds the task id while it runs a task.
@@ -46,6 +47,14 @@ HTTP_REQUESTS = Counter(
 HTTP_SECONDS = Histogram(
     "refvid_http_request_seconds", "API request duration by method and route template.", ["method", "route"],
 )
+COLLECTED_FILES = Counter(
+    "refvid_collected_files", "Files deleted by garbage collection, by kind (result: videos, thumbnails and "
+    "last frames past the result lifetime; upload; orphan: files of tasks that no longer exist).", ["kind"],
+)
+COLLECTED_BYTES = Counter("refvid_collected_bytes", "Bytes deleted by garbage collection, by kind.", ["kind"])
+for _kind in ("result", "upload", "orphan"):
+    COLLECTED_FILES.labels(_kind)
+    COLLECTED_BYTES.labels(_kind)
 #: delivery outcomes, listed so that every series exists (at 0) from the start
 WEBHOOK_OUTCOMES = ("delivered", "retry", "gave_up", "disabled", "forbidden")
 for _outcome in WEBHOOK_OUTCOMES:
@@ -70,6 +79,27 @@ def task_failed(code: str) -> None:
 
 def webhook_delivery(outcome: str) -> None:
     WEBHOOK_DELIVERIES.labels(outcome).inc()
+
+
+def collected(kind: str, files: int, size_bytes: int) -> None:
+    """Garbage collection deleted `files` files of `size_bytes` in all."""
+    COLLECTED_FILES.labels(kind).inc(files)
+    COLLECTED_BYTES.labels(kind).inc(size_bytes)
+
+
+class BacklogCollector(Collector):
+    """`refvid_collection_backlog{kind}`: results and uploads past their lifetime whose files are still kept,
+    counted in the database per scrape. It stays near 0 while collection keeps up."""
+
+    def __init__(self, backlog: Callable[[], dict[str, int]]):
+        self._backlog = backlog
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily("refvid_collection_backlog", "Results and uploads past their lifetime not yet "
+                                  "collected.", labels=["kind"])
+        for kind, count in sorted(self._backlog().items()):
+            gauge.add_metric([kind], count)
+        yield gauge
 
 
 class StoreCollector(Collector):

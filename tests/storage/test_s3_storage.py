@@ -22,7 +22,7 @@ import pytest
 
 from refvid.config import Settings
 from refvid.runtime import Runtime
-from refvid.storage.base import open_blob_store
+from refvid.storage.base import Removed, open_blob_store
 from refvid.storage.s3 import S3BlobStore, parse_s3_url
 from refvid.tasks.model import TaskStatus
 from tests.support import media_factory as mf
@@ -120,10 +120,26 @@ def test_delete_prefix_removes_only_that_folder(blobs: S3BlobStore, tmp_path: Pa
     keys = ["results/t1/1/video.mp4", "results/t1/2/video.mp4", "results/t10/1/video.mp4", "uploads/f/a.png"]
     for key in keys:
         blobs.put_file(key, source)
-    blobs.delete_prefix("results/t1/")
+    assert blobs.delete_prefix("results/t1/") == Removed(files=2, size_bytes=2)  # counted for /metrics
     assert [blobs.exists(k) for k in keys] == [False, False, True, True]
-    blobs.delete_prefix("uploads/f/a.png")  # a single object, as the disk store allows
+    assert blobs.delete_prefix("uploads/f/a.png") == Removed(1, 1)  # a single object, as the disk store allows
     assert not blobs.exists("uploads/f/a.png")
+    assert blobs.delete_prefix("results/gone/") == Removed(0, 0)
+
+
+def test_list_folders_pages_through_the_task_folders(blobs: S3BlobStore, tmp_path: Path) -> None:
+    source = tmp_path / "f"
+    source.write_bytes(b"x")
+    for name in ("task-b", "task-a", "task-a-2", "task-c"):
+        blobs.put_file(f"results/{name}/1/video.mp4", source)
+        blobs.put_file(f"results/{name}/1/thumbnail.jpg", source)
+    blobs.put_file("uploads/file-1/a.png", source)
+    # Key order: a name sorts as name + "/", so "task-a-2" comes before "task-a".
+    assert blobs.list_folders("results/", None, 10) == ["task-a-2", "task-a", "task-b", "task-c"]
+    assert blobs.list_folders("results/", None, 2) == ["task-a-2", "task-a"]
+    assert blobs.list_folders("results/", "task-a", 2) == ["task-b", "task-c"]
+    assert blobs.list_folders("results/", "task-c", 2) == []
+    assert blobs.list_folders("nothing/", None, 2) == []
 
 
 def test_open_blob_store_passes_the_s3_settings(s3_endpoint: str, bucket: str, tmp_path: Path) -> None:

@@ -264,10 +264,13 @@ def test_queue_position_counts_and_result_expiry(store: SqlStore) -> None:
     claim = store.claim_next("w1", [ENGINE], 30)
     assert claim is not None and store.finish(claim.task.id, claim.token, TaskStatus.COMPLETED,
                                               result={"video_key": "k"})
-    assert store.finished_before(time.time() - 60) == []
-    [old] = store.finished_before(time.time() + 1)
-    store.clear_result(old.id)
-    assert store.get_task(old.id).result == {"expired": True}  # type: ignore[union-attr]
+    assert store.uncollected_before(time.time() - 60, None, 10) == []
+    [(_, old_id)] = store.uncollected_before(time.time() + 1, None, 10)
+    assert store.count_uncollected_before(time.time() + 1) == 1
+    store.mark_collected([old_id], time.time())
+    assert store.get_task(old_id).result == {"expired": True}  # type: ignore[union-attr]
+    assert store.uncollected_before(time.time() + 1, None, 10) == []
+    assert store.count_uncollected_before(time.time() + 1) == 0
 
 
 def test_meta_keys_and_workers(store: SqlStore) -> None:
@@ -289,8 +292,10 @@ def test_uploaded_files(store: SqlStore) -> None:
                            "size_bytes": 10, "content_type": "image/png", "created_at": now, "expires_at": now + 5}
     store.insert_file(row)
     assert store.get_file("file-1") == row
-    assert store.delete_expired_files(now) == []
-    assert [r["id"] for r in store.delete_expired_files(now + 10)] == ["file-1"]
+    assert store.expired_files(now, 10) == [] and store.count_expired_files(now) == 0
+    assert [r["id"] for r in store.expired_files(now + 10, 10)] == ["file-1"]
+    assert store.count_expired_files(now + 10) == 1
+    store.delete_files(["file-1"])
     assert store.get_file("file-1") is None
 
 

@@ -4,11 +4,12 @@
   anything else is replaced) or a fresh one. It is bound to the log records of the request (`request_id`).
 - `GET /metrics` (Prometheus text format, no API key: it shows aggregate counts only; switch it off with
   REFVID_METRICS_ENABLED=false or keep it behind the proxy) serves the metrics of `refvid.metrics` plus
-  the queue state read from the database at scrape time.
+  the queue state and the garbage collection backlog read from the database at scrape time.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import secrets
@@ -20,8 +21,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from refvid.config import Settings
-from refvid.metrics import HTTP_REQUESTS, HTTP_SECONDS, REQUEST_ID, StoreCollector, install_log_context
+from refvid.metrics import (
+    HTTP_REQUESTS,
+    HTTP_SECONDS,
+    REQUEST_ID,
+    BacklogCollector,
+    StoreCollector,
+    install_log_context,
+)
 from refvid.runtime import Runtime
+from refvid.tasks.collection import collection_backlog
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _REQUEST_ID_NAME = REQUEST_ID_HEADER.lower().encode()
@@ -112,5 +121,6 @@ def install_observability(app: FastAPI, settings: Settings, runtime: Runtime) ->
     if settings.metrics_enabled:
         registry = CollectorRegistry(auto_describe=True)
         registry.register(StoreCollector(runtime.store.count_by_status))
+        registry.register(BacklogCollector(functools.partial(collection_backlog, runtime.store, settings.result_ttl_s)))
         app.state.metrics_registry = registry
         app.include_router(router)

@@ -3,7 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
+
+
+class Removed(NamedTuple):
+    """What a `delete_prefix` removed: garbage collection counts it (`/metrics`)."""
+
+    files: int = 0
+    size_bytes: int = 0
+
+    def __add__(self, other: object) -> Removed:
+        if not isinstance(other, Removed):
+            return NotImplemented
+        return Removed(self.files + other.files, self.size_bytes + other.size_bytes)
 
 
 class BlobStore(Protocol):
@@ -27,8 +39,13 @@ class BlobStore(Protocol):
 
     def exists(self, key: str) -> bool: ...
 
-    def delete_prefix(self, prefix: str) -> None:
-        """Remove every blob under `prefix` (a folder-like key ending in `/`)."""
+    def delete_prefix(self, prefix: str) -> Removed:
+        """Remove every blob under `prefix` (a folder-like key ending in `/`); say how many and how big."""
+        ...
+
+    def list_folders(self, prefix: str, after: str | None, limit: int) -> list[str]:
+        """Up to `limit` names of the folders right under `prefix` (`results/` → task ids), in key order
+        (a name sorts as name + "/"), starting after `after`: the orphan sweep pages through them."""
         ...
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import os
 import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
+
+from refvid.storage.base import Removed
 
 
 class LocalBlobStore:
@@ -48,9 +52,28 @@ class LocalBlobStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
-    def delete_prefix(self, prefix: str) -> None:
+    def delete_prefix(self, prefix: str) -> Removed:
         target = self._path(prefix.rstrip("/"))
         if target.is_dir():
+            removed = Removed()
+            for path in target.rglob("*"):
+                with contextlib.suppress(OSError):
+                    if path.is_file():
+                        removed += Removed(1, path.stat().st_size)
             shutil.rmtree(target, ignore_errors=True)
-        else:
-            target.unlink(missing_ok=True)
+            return removed
+        try:
+            size_bytes = target.stat().st_size
+            target.unlink()
+        except FileNotFoundError:
+            return Removed()
+        return Removed(1, size_bytes)
+
+    def list_folders(self, prefix: str, after: str | None, limit: int) -> list[str]:
+        try:
+            names = [entry.name for entry in os.scandir(self._path(prefix.rstrip("/"))) if entry.is_dir()]
+        except FileNotFoundError:
+            return []
+        ordered = sorted(name + "/" for name in names)
+        start = bisect.bisect_right(ordered, after + "/") if after is not None else 0
+        return [name[:-1] for name in ordered[start:start + limit]]

@@ -16,6 +16,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from refvid.storage.base import Removed
+
 MAX_PRESIGN_S = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -99,20 +101,38 @@ class S3BlobStore:
             raise
         return True
 
-    def delete_prefix(self, prefix: str) -> None:
+    def delete_prefix(self, prefix: str) -> Removed:
         """Remove every object under `prefix` (or the object named `prefix`, as the disk store does)."""
         folder = self._key(prefix.rstrip("/")) + "/"
-        self._client.delete_object(Bucket=self.bucket, Key=folder[:-1])
+        removed = Removed()
         paginator = self._client.get_paginator("list_objects_v2")
         batch: list[dict[str, str]] = []
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=folder):
+        # The object named `prefix` itself sorts first of all keys starting with it.
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=folder[:-1]):
             for item in page.get("Contents", []):
+                if item["Key"] != folder[:-1] and not item["Key"].startswith(folder):
+                    continue  # a sibling that merely shares the name's first characters
                 batch.append({"Key": item["Key"]})
+                removed += Removed(1, int(item.get("Size", 0)))
                 if len(batch) == _DELETE_BATCH:
                     self._delete(batch)
                     batch = []
         if batch:
             self._delete(batch)
+        return removed
+
+    def list_folders(self, prefix: str, after: str | None, limit: int) -> list[str]:
+        folder = self._key(prefix.rstrip("/")) + "/"
+        # "/" + 1 is "0": every key of folder `after` sorts before `…after0`, and no other key between them.
+        start = {"StartAfter": f"{folder}{after}0"} if after is not None else {}
+        names: list[str] = []
+        paginator = self._client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=folder, Delimiter="/", **start):
+            for common in page.get("CommonPrefixes", []):
+                names.append(common["Prefix"][len(folder):-1])
+                if len(names) == limit:
+                    return names
+        return names
 
     def _delete(self, batch: list[dict[str, str]]) -> None:
         self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})

@@ -1,5 +1,5 @@
 """Housekeeping run by every server and worker process: the reaper for expired leases, the deadline for
-tasks that never started, and garbage collection of expired uploads and results."""
+tasks that never started, and garbage collection of expired uploads and results (`collection.py`)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from collections.abc import Callable, Sequence
 from refvid.config import Settings
 from refvid.errors import StoreUnavailable
 from refvid.storage.base import BlobStore
+from refvid.tasks.collection import CollectionPass, GarbageCollector
 from refvid.tasks.store import SqlStore
 from refvid.tasks.wakeup import Waker
 
 log = logging.getLogger(__name__)
 REAP_EVERY_S = 1.0
-COLLECT_EVERY_S = 60.0
 
 
 class Maintenance:
@@ -29,7 +29,8 @@ class Maintenance:
         self.collectors = tuple(collectors)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="refvid-maintenance", daemon=True)
-        self._last_collect = 0.0
+        self._last_collect = float("-inf")
+        self.collector = GarbageCollector(store, blobs, settings.result_ttl_s)
 
     def start(self) -> None:
         self._thread.start()
@@ -46,19 +47,17 @@ class Maintenance:
             log.warning("task %s: lease expired → %s (attempt %d)", task.id, task.status, task.attempts)
         if changed:
             self.waker.notify()
-        if time.monotonic() - self._last_collect >= COLLECT_EVERY_S:
-            self._last_collect = time.monotonic()
-            self.collect_garbage()
+        if time.monotonic() - self._last_collect >= self.settings.collect_interval_s:
+            self._last_collect = time.monotonic()  # a failing pass (storage down) waits for the next interval
+            if not self.collect_garbage().complete:
+                self._last_collect = float("-inf")  # more remain: go on at the next tick
 
-    def collect_garbage(self) -> None:
-        store, blobs, now = self.store, self.blobs, time.time()
-        for row in store.delete_expired_files(now):
-            blobs.delete_prefix(f"uploads/{row['id']}/")
-        for task in store.finished_before(now - self.settings.result_ttl_s):
-            blobs.delete_prefix(f"results/{task.id}/")
-            store.clear_result(task.id)
+    def collect_garbage(self) -> CollectionPass:
+        """One bounded collection pass, then the other layers' collectors."""
+        report = self.collector.run_pass()
         for collect in self.collectors:
             collect()
+        return report
 
     def _run(self) -> None:
         while not self._stop.wait(REAP_EVERY_S):

@@ -131,6 +131,18 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX tasks_owner_started ON tasks (owner, started_at)",
         ],
     ),
+    (
+        4,
+        [
+            # Garbage collection marks the tasks whose files it deleted, so no pass picks them again; the
+            # partial index holds only the finished tasks still waiting for collection, so a pass reads its
+            # page from there however many collected tasks the table keeps.
+            "ALTER TABLE tasks ADD COLUMN collected_at DOUBLE PRECISION",
+            """UPDATE tasks SET collected_at = COALESCE(finished_at, updated_at)
+               WHERE result = '{"expired":true}'""",
+            "CREATE INDEX tasks_uncollected ON tasks (finished_at, id) WHERE collected_at IS NULL",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

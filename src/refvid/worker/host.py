@@ -51,6 +51,7 @@ class EngineHost:
         self._ctx = mp.get_context("spawn")
         self._proc: Any = None
         self._conn: Connection | None = None
+        self._exit_code: int | None = None
         self._cancel = self._ctx.Event()
         self._reason = self._ctx.Value("i", 0)  # STOP_REASONS key, set before the cancel event
 
@@ -120,13 +121,21 @@ class EngineHost:
                 raise TaskFailure(f"generation took longer than {timeout_s:.0f} s", code="generation_timeout")
 
     def _exit_text(self) -> str:
-        code = self._proc.exitcode if self._proc is not None else None
-        return f"the engine process exited unexpectedly (exit code {code})"
+        return f"the engine process exited unexpectedly (exit code {self._exit_code})"
 
     def _reap(self) -> None:
+        """Join a child that ended and release its pipe and sentinel now, not whenever the garbage collector
+        gets round to them: with an engine that crashes on every task they would pile up per task."""
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.close()
+            self._conn = None
         if self._proc is not None:
             self._proc.join(timeout=1)
-        self._conn = None
+            self._exit_code = self._proc.exitcode
+            if self._exit_code is not None:
+                self._proc.close()
+                self._proc = None
 
     def kill(self) -> None:
         if self._proc is not None and self._proc.is_alive():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from refvid.tasks.store.base import StoreCore
@@ -22,7 +23,21 @@ class FileRows(StoreCore):
             rows = q("SELECT * FROM files WHERE id = ?", (file_id,))
         return rows[0] if rows else None
 
-    def delete_expired_files(self, now_s: float) -> list[dict[str, Any]]:
-        """Delete the rows of uploads past their TTL; return them (their blobs go next)."""
+    def expired_files(self, now_s: float, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` uploads past their TTL, oldest first. Their rows go only after their blobs
+        (`delete_files`), so a pass cut short leaves them for the next one instead of orphaning the bytes."""
+        with self.transaction(write=False) as q:
+            return q("SELECT * FROM files WHERE expires_at < ? ORDER BY expires_at, id LIMIT ?", (now_s, limit))
+
+    def delete_files(self, file_ids: Sequence[str]) -> None:
+        if not file_ids:
+            return
+        marks = ", ".join("?" * len(file_ids))
         with self.transaction(write=True) as q:
-            return q("DELETE FROM files WHERE expires_at < ? RETURNING *", (now_s,))
+            q(f"DELETE FROM files WHERE id IN ({marks})", tuple(file_ids))
+
+    def count_expired_files(self, now_s: float) -> int:
+        """Uploads past their TTL still kept: the uploads' collection backlog."""
+        with self.transaction(write=False) as q:
+            rows = q("SELECT COUNT(*) AS n FROM files WHERE expires_at < ?", (now_s,))
+        return int(rows[0]["n"])

@@ -1,10 +1,12 @@
-"""SQLite task store: one connection per thread, WAL, writes under BEGIN IMMEDIATE."""
+"""SQLite task store: one connection per live thread, closed when its thread ends; WAL, writes under
+BEGIN IMMEDIATE."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -19,6 +21,25 @@ def sqlite_path(database_url: str) -> Path:
     if not database_url.startswith("sqlite:///"):
         raise ValueError(f"bad SQLite URL {database_url!r}: expected sqlite:///path/to/file.db")
     return Path(database_url[len("sqlite:///"):])
+
+
+class _ThreadConnection:
+    """The connection of one thread, held only by that thread's `threading.local` slot. Python drops a
+    thread's slots when the thread ends, and this holder closes the connection then: threads come and go
+    (a lease thread per task, thread-pool threads that idle out), and a connection kept past its thread is
+    three open descriptors (the database, its -wal and -shm) for the life of the process."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection):
+        self.conn = conn
+
+    def close(self) -> None:
+        with suppress(sqlite3.ProgrammingError):
+            self.conn.close()
+
+    def __del__(self) -> None:
+        self.close()
 
 
 class SqliteStore(SqlStore):
@@ -36,23 +57,30 @@ class SqliteStore(SqlStore):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        #: the connections of live threads (a thread's ends with it), for `close()`
+        self._open: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._write_lock = threading.RLock()
 
     def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
+        held: _ThreadConnection | None = getattr(self._local, "held", None)
+        if held is None:
             conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None,
                                    check_same_thread=False)
+            held = _ThreadConnection(conn)  # closed once dropped: with this thread, or at once if setup raises
             conn.row_factory = sqlite3.Row
             self._enable_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
+            self._local.held = held
             with self._lock:
-                self._all.append(conn)
-        return conn
+                self._open.add(held)
+        return held.conn
+
+    def open_connections(self) -> int:
+        """Connections open now: one per live thread that used the store."""
+        with self._lock:
+            return len(self._open)
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
         # Switching the journal mode needs a moment alone with the file and does not wait on the busy
@@ -109,8 +137,7 @@ class SqliteStore(SqlStore):
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._all:
-                with suppress(sqlite3.ProgrammingError):
-                    conn.close()
-            self._all.clear()
+            for held in list(self._open):
+                held.close()
+            self._open.clear()
         self._local = threading.local()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from refvid.errors import Conflict, NotFound
@@ -127,16 +128,46 @@ class TaskRows(StoreCore):
             record_status_changes(q, rows, now)
         return [task_from_row(r) for r in rows]
 
-    def finished_before(self, before_s: float, limit: int = 100) -> list[Task]:
+    def uncollected_before(self, before_s: float, after: tuple[float, str] | None,
+                           limit: int) -> list[tuple[float, str]]:
+        """(finished_at, id) of the terminal tasks finished before `before_s` whose files were not yet
+        collected, oldest first, starting after the cursor `after` (a page's last pair). Failed and cancelled
+        tasks are included: a crash can leave a partial result under their folder, and marking them keeps them
+        out of later passes."""
+        sql = "SELECT finished_at, id FROM tasks WHERE collected_at IS NULL AND finished_at < ?"
+        params: list[Any] = [before_s]
+        if after is not None:
+            sql += " AND (finished_at > ? OR (finished_at = ? AND id > ?))"
+            params += [after[0], after[0], after[1]]
         with self.transaction(write=False) as q:
-            rows = q("""SELECT * FROM tasks WHERE status = 'completed' AND finished_at < ?
-                        AND result IS NOT NULL ORDER BY finished_at LIMIT ?""", (before_s, limit))
-        return [task_from_row(r) for r in rows]
+            rows = q(sql + " ORDER BY finished_at, id LIMIT ?", [*params, limit])
+        return [(float(r["finished_at"]), str(r["id"])) for r in rows]
 
-    def clear_result(self, task_id: str) -> None:
-        """Forget the files of an old result (they were garbage-collected); the task stays."""
+    def mark_collected(self, task_ids: Sequence[str], now_s: float) -> None:
+        """The files of these tasks are gone: never pick them again, and a completed task's result says
+        `{"expired": true}` (no URL is offered for it any more)."""
+        if not task_ids:
+            return
+        marks = ", ".join("?" * len(task_ids))
         with self.transaction(write=True) as q:
-            q("UPDATE tasks SET result = ? WHERE id = ?", (dumps({"expired": True}), task_id))
+            q(f"""UPDATE tasks SET collected_at = ?,
+                    result = CASE WHEN status = 'completed' THEN ? ELSE result END
+                  WHERE id IN ({marks})""", (now_s, dumps({"expired": True}), *task_ids))
+
+    def count_uncollected_before(self, before_s: float) -> int:
+        """The collection backlog: finished tasks past their result lifetime whose files are still kept."""
+        with self.transaction(write=False) as q:
+            rows = q("SELECT COUNT(*) AS n FROM tasks WHERE collected_at IS NULL AND finished_at < ?", (before_s,))
+        return int(rows[0]["n"])
+
+    def existing_task_ids(self, task_ids: Sequence[str]) -> set[str]:
+        """Which of these ids name a task (the orphan sweep deletes the folders of the others)."""
+        if not task_ids:
+            return set()
+        marks = ", ".join("?" * len(task_ids))
+        with self.transaction(write=False) as q:
+            rows = q(f"SELECT id FROM tasks WHERE id IN ({marks})", tuple(task_ids))
+        return {str(r["id"]) for r in rows}
 
     # -- estimates ----------------------------------------------------------------------------------
     def recent_speeds(self, engine: str, resolution: str, limit: int = 20) -> list[float]:
