@@ -44,6 +44,8 @@ DatabaseUrl = Annotated[str | None, typer.Option("--database-url", help="sqlite:
                                                  "(env REFVID_DATABASE_URL).")]
 StorageUrl = Annotated[str | None, typer.Option("--storage-url", help="file:///… or s3://bucket/prefix "
                                                 "(env REFVID_STORAGE_URL).")]
+UpstreamsFile = Annotated[Path | None, typer.Option("--upstreams", help="Pool file of upstream task APIs, TOML "
+                                                  "(env REFVID_UPSTREAMS; docs/upstreams.md).")]
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -72,6 +74,7 @@ def serve(
     public_url: Annotated[str | None, typer.Option(help="Base URL for result links (env REFVID_PUBLIC_URL).")] = None,
     api_workers: Annotated[int | None, typer.Option(help="API processes sharing the port (env REFVID_API_WORKERS, "
                                                     "default 1).")] = None,
+    upstreams: UpstreamsFile = None,
 ) -> None:
     """Run the API (and, unless --workers 0, in-process workers)."""
     import uvicorn
@@ -80,7 +83,7 @@ def serve(
     from refvid.runtime import Runtime
 
     flags = {"host": host, "port": port, "data_dir": data_dir, "workers": workers, "database_url": database_url,
-             "storage_url": storage_url, "public_url": public_url, "api_workers": api_workers}
+             "storage_url": storage_url, "public_url": public_url, "api_workers": api_workers, "upstreams": upstreams}
     settings = load_settings(**flags)
     _logging(settings)
     runtime = Runtime.open(settings)
@@ -152,11 +155,15 @@ def compose_server(settings: Settings, runtime: Runtime, embedded_workers: int,
     maintenance (reaper, GC), the webhook deliveries and `embedded_workers` in-process workers (0 = API only)."""
     from refvid.api.app import create_app
     from refvid.engines.registry import model_offers
-    from refvid.engines.relay.upstream import left_queue
+    from refvid.engines.upstream.config import load_upstreams
+    from refvid.engines.upstream.health import UpstreamStatus
+    from refvid.engines.upstream.providers.ark_sync import left_queue
 
     services = _background(runtime, embedded_workers) if background else []
+    status = UpstreamStatus(load_upstreams(settings.upstreams),
+                            functools.partial(runtime.store.processing_states, "upstream"))
     return create_app(settings, runtime, model_offers(settings), upstream=functools.partial(left_queue, settings),
-                      background=services)
+                      background=services, model_status=status)
 
 
 def _background(runtime: Runtime, embedded_workers: int) -> list[Background]:
@@ -197,12 +204,13 @@ def worker(
     concurrency: Annotated[int, typer.Option(help="Tasks run at once by this process.")] = 1,
     engines: Annotated[str | None, typer.Option(help="Comma-separated engines to run "
                                                 "[env: REFVID_ENGINES; default: every routed engine].")] = None,
+    upstreams: UpstreamsFile = None,
 ) -> None:
     """Run a worker against the same database and storage as the API. SIGTERM: finish or hand back."""
     from refvid.runtime import Runtime
 
     settings = load_settings(data_dir=data_dir, database_url=database_url, storage_url=storage_url,
-                             engines=engines)
+                             engines=engines, upstreams=upstreams)
     _logging(settings)
     runtime = Runtime.open(settings)
     done = threading.Event()

@@ -114,6 +114,12 @@ class Settings(BaseSettings):
     ark_timeout_s: float = Field(30.0, gt=0, description="Time limit of one HTTP request to the Ark API.")
     ark_max_retries: int = Field(5, ge=0, description="Retries of an Ark call answered 429/5xx (with backoff).")
 
+    # Upstream engine (vLLM-Omni, SGLang Diffusion, Ark: docs/upstreams.md)
+    upstreams: Path | None = Field(None, description="Pool file of upstream task APIs ([[upstream]] tables, TOML).")
+    upstream_followers: int = Field(
+        32, ge=0, description="Upstream jobs one worker process follows at once, on threads that hold no engine "
+        "slot (0 = none; capped by the pool's total max_in_flight).")
+
     # Diffusion engine
     diffusion_weights: Path | None = Field(None, description="Folder holding one weights folder per model.")
     diffusion_preset: str = Field("balanced", description="Diffusion speed preset: quality | balanced | fast.")

@@ -100,6 +100,36 @@ IDEMPOTENCY_TTL_S = 24 * 3600
 
 
 @dataclass(frozen=True)
+class Acceptance:
+    """One way a deployment serves a model (an upstream behind it) and what a request must fit to go there.
+    A `ModelOffer` with acceptances takes a request only when at least one of them does."""
+
+    source: str  # who accepts, for the 422's message (e.g. "upstream h3-a")
+    max_count: tuple[tuple[MediaKind, int], ...]
+    max_references: int
+    min_duration_s: int
+    max_duration_s: int
+    resolutions: tuple[str, ...]
+    audio: bool
+
+    def refusal(self, counts: dict[MediaKind, int], duration: int, resolution: str,
+                generate_audio: bool) -> tuple[str, str] | None:
+        """(field, why) of the first thing this way cannot honour, or None when it can take the request."""
+        for kind, limit in self.max_count:
+            if counts.get(kind, 0) > limit:
+                return URL_FIELDS[kind], f"{URL_FIELDS[kind]} has {counts[kind]}, it takes at most {limit}"
+        if sum(counts.values()) > self.max_references:
+            return "image_urls", f"{sum(counts.values())} references, it takes at most {self.max_references}"
+        if duration > 0 and not self.min_duration_s <= duration <= self.max_duration_s:
+            return "duration", f"duration {duration}, it makes {self.min_duration_s}-{self.max_duration_s} s"
+        if resolution not in self.resolutions:
+            return "resolution", f"resolution {resolution}, it makes {', '.join(self.resolutions)}"
+        if generate_audio and not self.audio:
+            return "generate_audio", "generate_audio true, it makes no sound"
+        return None
+
+
+@dataclass(frozen=True)
 class ModelOffer:
     """What this deployment serves for one model id: the engine behind it and what it honours. Built by the
     composition root from the engine registry and handed to the API, which never imports engines."""
@@ -112,6 +142,8 @@ class ModelOffer:
     # What `duration: -1` gives when a request has no video or audio reference (the compositor: 5 s), or None
     # when the engine decides otherwise; lets the credits of such a task be reserved exactly at submit.
     auto_duration_s: int | None = None
+    # The upstreams behind the model and what each accepts (empty: the engine takes whatever the contract does).
+    acceptances: tuple[Acceptance, ...] = ()
 
     def reserved_seconds(self, duration: int, has_timed_references: bool) -> int:
         """Seconds of output to reserve credits for at submit: the duration asked for; for `duration: -1`

@@ -66,3 +66,10 @@ class StoreUnavailable(RefvidError):
     Transient by nature: the API answers 503 with `Retry-After`, workers retry the write (worker/lease.py)."""
 
     code = "store_unavailable"
+
+
+class Deferred(RefvidError):
+    """The task cannot start here now (every upstream able to take it is busy or down): it goes back to the
+    queue without counting an attempt, and a worker claims it again once a slot frees."""
+
+    code = "deferred"

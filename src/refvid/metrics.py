@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -124,3 +124,22 @@ def task_context(task_id: str) -> Iterator[None]:
         yield
     finally:
         TASK_ID.reset(token)
+
+
+# -- upstreams (engines/upstream): one series per configured upstream, by name ---------------------------------
+UPSTREAM_JOB_SECONDS = Histogram(
+    "refvid_upstream_job_seconds", "Time from submitting a job to an upstream to seeing it completed.",
+    ["upstream"], buckets=(1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600),
+)
+UPSTREAM_REQUEST_SECONDS = Histogram(
+    "refvid_upstream_request_seconds", "Latency of one HTTP request to an upstream.", ["upstream", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+UPSTREAM_FAILURES = Counter(
+    "refvid_upstream_failures", "Failures talking to an upstream, by kind (unreachable, http_5xx, job_failed, "
+    "job_lost).", ["upstream", "kind"],
+)
+UPSTREAM_IN_FLIGHT = Gauge("refvid_upstream_in_flight", "Jobs this process has in flight on an upstream.",
+                           ["upstream"])
+UPSTREAM_HEALTHY = Gauge("refvid_upstream_healthy", "1 while an upstream is used, 0 while it is skipped.",
+                         ["upstream"])

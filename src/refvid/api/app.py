@@ -22,6 +22,7 @@ from refvid.api.limits import Limits
 from refvid.api.observability import install_observability
 from refvid.api.routes import files, results, tasks, videos, webhooks
 from refvid.api.routes import models as model_routes
+from refvid.api.routes.models import ModelStatus
 from refvid.config import Settings
 from refvid.contract import ModelOffer
 from refvid.runtime import Runtime
@@ -47,7 +48,8 @@ class Background(Protocol):
 
 
 def create_app(settings: Settings, runtime: Runtime, models: Mapping[str, ModelOffer], *,
-               upstream: UpstreamProbe | None = None, background: Sequence[Background] = ()) -> FastAPI:
+               upstream: UpstreamProbe | None = None, background: Sequence[Background] = (),
+               model_status: ModelStatus | None = None) -> FastAPI:
     """Build the app from its services: the runtime (store, blobs, keys), the models this deployment serves
     (`models`, from the engine registry), how to ask a provider about a relayed task (`upstream`), and the
     services to run for the app's lifetime (`background`, started in order and stopped in reverse). The app
@@ -72,6 +74,7 @@ def create_app(settings: Settings, runtime: Runtime, models: Mapping[str, ModelO
     app = FastAPI(title="refvid", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
     app.state.models = dict(models)
+    app.state.model_status = model_status  # live facts merged into GET /v1/models (upstream health, in flight)
     app.state.service = TaskService(settings, runtime.store, runtime.blobs, runtime.waker, upstream=upstream)
     install_error_handlers(app)
     app.add_exception_handler(405, _method_not_allowed)

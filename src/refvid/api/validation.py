@@ -17,6 +17,7 @@ from refvid.contract import (
     MODE_INPUTS,
     MODELS,
     URL_FIELDS,
+    MediaKind,
     Mode,
     ModelOffer,
     find_mentions,
@@ -47,12 +48,14 @@ def validate_create(req: CreateVideoRequest, served: dict[str, ModelOffer]) -> M
     if req.ratio and req.aspect_ratio and req.ratio != req.aspect_ratio:
         raise ValidationFailed(f"ratio {req.ratio!r} and aspect_ratio {req.aspect_ratio!r} disagree; send one",
                                code="invalid_ratio", param="aspect_ratio")
-    counts = {"image": len(req.image_urls), "video": len(req.video_urls), "audio": len(req.audio_urls)}
+    counts: dict[MediaKind, int] = {"image": len(req.image_urls), "video": len(req.video_urls),
+                                    "audio": len(req.audio_urls)}
     if mode == "reference":
         _check_reference_counts(counts)
     if not offer.supports_audio and req.generate_audio:
         raise ValidationFailed(f"{req.model} cannot generate audio here; send generate_audio: false",
                                code="invalid_generate_audio", param="generate_audio")
+    _check_acceptances(req, offer, counts)
     for mention in find_mentions(req.prompt):
         have = counts[mention.kind]
         if not 0 <= mention.index < have:
@@ -91,7 +94,21 @@ def _check_mode_inputs(req: CreateVideoRequest, mode: Mode) -> None:
                                    f"to {' and '.join(takers)} models", code="unsupported_parameter", param=field)
 
 
-def _check_reference_counts(counts: dict[str, int]) -> None:
+def _check_acceptances(req: CreateVideoRequest, offer: ModelOffer, counts: dict[MediaKind, int]) -> None:
+    """A model served by upstreams: at least one of them must be able to honour the request."""
+    if not offer.acceptances:
+        return
+    frames = sum(1 for frame in (req.image_url, req.end_image_url) if frame is not None)
+    counts = {**counts, "image": counts["image"] + frames}  # image-to-video's frames are images to an upstream
+    refusals = [a.refusal(counts, req.duration, req.resolution, req.generate_audio) for a in offer.acceptances]
+    if all(refusals):
+        field = next(r[0] for r in refusals if r)
+        why = "; ".join(f"{a.source}: {r[1]}" for a, r in zip(offer.acceptances, refusals, strict=True) if r)
+        raise ValidationFailed(f"no upstream serving {req.model} can honour this request ({why})",
+                               code="unsupported_by_upstream", param=field)
+
+
+def _check_reference_counts(counts: dict[MediaKind, int]) -> None:
     for kind, limit in MAX_COUNT.items():
         if counts[kind] > limit:
             raise ValidationFailed(f"{URL_FIELDS[kind]} has {counts[kind]} entries; at most {limit} are allowed",

@@ -18,9 +18,11 @@ from importlib.metadata import entry_points
 from refvid import contract
 from refvid.config import Settings
 from refvid.engines.base import Capabilities, Engine
+from refvid.engines.upstream import offers as upstream_offers
 
 ENTRY_POINT_GROUP = "refvid.engines"
-BUILT_IN = ("refvid.engines.compositor", "refvid.engines.diffusion", "refvid.engines.relay")
+BUILT_IN = ("refvid.engines.compositor", "refvid.engines.diffusion", "refvid.engines.relay",
+            "refvid.engines.upstream")
 
 
 def engines() -> dict[str, Capabilities]:
@@ -31,11 +33,13 @@ def engines() -> dict[str, Capabilities]:
 
 
 def route(settings: Settings, model: str) -> str:
-    """The engine that serves `model`: REFVID_ROUTES, else the relay when an Ark key is set, else the
-    compositor."""
+    """The engine that serves `model`: REFVID_ROUTES, else the upstream engine when the pool file
+    (REFVID_UPSTREAMS) has an upstream serving it, else the relay when an Ark key is set, else the compositor."""
     overrides = settings.route_overrides()
     if model in overrides:
         return overrides[model]
+    if settings.upstreams is not None and upstream_offers.upstreams_for(settings, model):
+        return "upstream"
     if settings.ark_api_key:
         return "relay"
     return "compositor"
@@ -49,7 +53,13 @@ def model_offers(settings: Settings) -> dict[str, contract.ModelOffer]:
     offers: dict[str, contract.ModelOffer] = {}
     described: dict[str, dict[str, dict[str, object]]] = {}
     for model in contract.MODELS:
-        caps = known.get(route(settings, model))
+        engine = route(settings, model)
+        if engine == "upstream":  # what the pool's upstreams accept, not what the engine could in general
+            offer = upstream_offers.offer(settings, model)
+            if offer is not None:
+                offers[model] = offer
+            continue
+        caps = known.get(engine)
         if caps is not None and contract.mode_of(model) in caps.modes:
             if caps.describe and caps.name not in described:
                 described[caps.name] = _call(caps.describe, settings)

@@ -22,7 +22,7 @@ from refvid.tasks.store.ledger import credits_for_seconds
 from refvid.tasks.wakeup import Waker
 
 # Seconds of work per second of output before any history exists (then history replaces it).
-DEFAULT_SPEED = {"compositor": 1.0, "diffusion": 30.0, "relay": 12.0}
+DEFAULT_SPEED = {"compositor": 1.0, "diffusion": 30.0, "relay": 12.0, "upstream": 12.0}
 ESTIMATE_CACHE_S = 5.0
 T = TypeVar("T")
 WORKERS_CACHE_S = 1.0  # live workers and the pending queue, as estimates read them

@@ -3,6 +3,11 @@
 One `Worker` runs `concurrency` slots (threads). Each slot owns a warm `EngineHost` per engine. While a
 task runs, a `Lease` thread renews the lease, stores progress and notices cancellation. Every outcome is
 written with the lease token, so a worker that lost its lease can never overwrite a result.
+
+Upstream tasks (engines/upstream) do not take a slot: `followers` threads of the same process follow them,
+with one engine instance for all (`InProcessHost`), as many as the pool has slots (`max_in_flight` summed),
+at most `REFVID_UPSTREAM_FOLLOWERS` (32). A follower claims only after reserving a free upstream slot, so a
+task waiting for one stays pending in the queue, claimable by any worker, instead of waiting inside this one.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 
 from refvid.config import Settings
 from refvid.engines.base import EngineOutput
-from refvid.errors import Cancelled, LeaseLost, StoreUnavailable, TaskFailure
+from refvid.errors import Cancelled, Deferred, LeaseLost, StoreUnavailable, TaskFailure
 from refvid.media.info import Reference
 from refvid.metrics import task_claimed, task_context, task_failed, task_generated
 from refvid.storage.base import BlobStore
@@ -28,11 +33,14 @@ from refvid.tasks.store import SqlStore
 from refvid.tasks.wakeup import Waker
 from refvid.worker.events import JobRequest
 from refvid.worker.host import ChildCrashed, EngineHost
+from refvid.worker.inprocess import InProcessHost
 from refvid.worker.lease import HandBack, Lease, durable
 from refvid.worker.references import ReferenceLoader
 
 log = logging.getLogger(__name__)
 IDLE_SAFETY_S = 5.0
+UPSTREAM = "upstream"
+Host = EngineHost | InProcessHost
 
 
 @dataclass
@@ -53,6 +61,15 @@ class Worker:
         self._hand_back = threading.Event()
         self._threads: list[threading.Thread] = []
         self._refs = ReferenceLoader(deps.settings, deps.store, deps.blobs)
+        self._pool: Any = None
+        self.followers = 0
+        if UPSTREAM in engines and deps.settings.upstream_followers > 0:
+            from refvid.engines.upstream.pool import UpstreamPool
+
+            self._pool = UpstreamPool.for_settings(deps.settings)
+            self.followers = min(deps.settings.upstream_followers, self._pool.total_slots)
+        # The slots run every engine but the upstream one when followers take it.
+        self.slot_engines = [e for e in engines if e != UPSTREAM or not self.followers]
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -62,7 +79,14 @@ class Worker:
                                       daemon=True)
             thread.start()
             self._threads.append(thread)
-        log.info("worker %s started: engines=%s concurrency=%d", self.id, self.engines, self.concurrency)
+        upstream_host = InProcessHost(UPSTREAM, self.deps.settings)
+        for index in range(self.followers):
+            thread = threading.Thread(target=self._follow_loop, args=(upstream_host,),
+                                      name=f"refvid-follower-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("worker %s started: engines=%s concurrency=%d upstream followers=%d", self.id, self.engines,
+                 self.concurrency, self.followers)
 
     def stop(self, grace_s: float = 10.0) -> None:
         """Stop claiming; let running tasks finish for `grace_s`, then hand them back to the queue."""
@@ -85,6 +109,34 @@ class Worker:
         return any(t.is_alive() for t in self._threads)
 
     # -- the loop -----------------------------------------------------------------------------------
+    def _follow_loop(self, host: InProcessHost) -> None:
+        """A follower: claim an upstream task only with a free upstream slot reserved, then follow its job."""
+        waker, store, pool = self.deps.waker, self.deps.store, self._pool
+        while not self._stop.is_set():
+            if not pool.reserve():
+                pool.wait_for_slot(1.0)
+                continue
+            generation = waker.generation()
+            try:
+                claim = store.claim_next(self.id, [UPSTREAM], self.deps.settings.lease_s)
+            except Exception as exc:
+                pool.unreserve()
+                log.warning("claim: %s; retrying", exc)
+                self._stop.wait(1.0)
+                continue
+            if claim is None:
+                pool.unreserve()
+                waker.wait_after(generation, IDLE_SAFETY_S)
+                continue
+            task_claimed(claim.task.created_at, claim.task.attempts)
+            with task_context(claim.task.id):
+                try:
+                    self.run_claim(claim, host)
+                except StoreUnavailable as exc:
+                    log.warning("task %s: %s; the reaper retries it", claim.task.id, exc)
+                finally:
+                    pool.unreserve()
+
     def _slot_loop(self, slot: int) -> None:
         hosts: dict[str, EngineHost] = {}
         waker, store = self.deps.waker, self.deps.store
@@ -92,7 +144,7 @@ class Worker:
             while not self._stop.is_set():
                 generation = waker.generation()
                 try:
-                    claim = store.claim_next(self.id, self.engines, self.deps.settings.lease_s)
+                    claim = store.claim_next(self.id, self.slot_engines, self.deps.settings.lease_s)
                     if claim is None and slot == 0:
                         store.touch_worker(self.id, self.engines, socket.gethostname())
                 except StoreUnavailable as exc:  # an outage: wait and look again, quietly
@@ -120,7 +172,7 @@ class Worker:
             for host in hosts.values():
                 host.close()
 
-    def run_claim(self, claim: Claim, host: EngineHost) -> None:
+    def run_claim(self, claim: Claim, host: Host) -> None:
         """Run one claimed task to exactly one recorded outcome (or hand it back)."""
         task, token = claim.task, claim.token
         settings, store = self.deps.settings, self.deps.store
@@ -142,6 +194,11 @@ class Worker:
                 task_generated(task.engine, task.spec.resolution, time.monotonic() - started)
         except (LeaseLost, HandBack, Cancelled) as exc:
             self._after_stop(task, token, lease, exc, host)
+        except Deferred as exc:  # no upstream slot for it after all: back to the queue, no attempt counted
+            log.info("task %s: %s; back to the queue", task.id, exc.message)
+            durable(lambda: store.release(task.id, token))
+            if self._pool is not None:
+                self._pool.wait_for_slot(1.0)
         except StoreUnavailable as exc:  # a read failed, or a write still failed after every retry
             log.warning("task %s: %s; handing it back to the queue once the store answers", task.id, exc)
             host.kill()
@@ -160,7 +217,7 @@ class Worker:
             shutil.rmtree(work_dir, ignore_errors=True)
             self.deps.waker.notify()
 
-    def _execute(self, task: Task, work_dir: Path, lease: Lease, host: EngineHost) -> EngineOutput:
+    def _execute(self, task: Task, work_dir: Path, lease: Lease, host: Host) -> EngineOutput:
         work_dir.mkdir(parents=True, exist_ok=True)
         # 1. References: fetched, probed and checked against the spec's limits (progress 0–10).
         references: list[Reference] = self._refs.prepare(task, work_dir / "refs", lease.should_stop)
@@ -204,7 +261,7 @@ class Worker:
             "has_audio": output.has_audio, "extra": output.extra,
         }
 
-    def _after_stop(self, task: Task, token: str, lease: Lease, exc: Exception, host: EngineHost) -> None:
+    def _after_stop(self, task: Task, token: str, lease: Lease, exc: Exception, host: Host) -> None:
         # The engine only knows "stop"; the lease knows why.
         if isinstance(exc, LeaseLost) or lease.lost.is_set():
             host.kill()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -10,6 +12,8 @@ from refvid.api.errors import documented_errors
 from refvid.api.schemas import ModelList, ModelObject
 from refvid.contract import COMMON_INPUTS, MODE_INPUTS, ModelOffer, mode_of
 
+#: upstream name → live facts about it (health, jobs in flight), asked per `GET /v1/models` (off the event loop)
+ModelStatus = Callable[[], Mapping[str, Mapping[str, object]]]
 router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
 
 
@@ -17,17 +21,28 @@ router = APIRouter(responses=documented_errors(429))  # any authenticated reques
 def list_models(_: CallerDep, request: Request) -> ModelList:
     """What the composition root put in `app.state.models`: the API never imports an engine to know it."""
     offers: dict[str, ModelOffer] = request.app.state.models
-    return ModelList(data=[_model_object(offer) for offer in offers.values()])
+    status: ModelStatus | None = request.app.state.model_status
+    live = status() if status is not None else {}
+    return ModelList(data=[_model_object(offer, live) for offer in offers.values()])
 
 
-def _model_object(offer: ModelOffer) -> ModelObject:
+def _with_live(details: dict[str, object], live: Mapping[str, Mapping[str, object]]) -> dict[str, object]:
+    """The offer's upstreams, each with its live facts."""
+    upstreams = details.get("upstreams")
+    if not live or not isinstance(upstreams, list):
+        return details
+    merged = [{**u, **live.get(str(u.get("name")), {})} if isinstance(u, dict) else u for u in upstreams]
+    return {**details, "upstreams": merged}
+
+
+def _model_object(offer: ModelOffer, live: Mapping[str, Mapping[str, object]]) -> ModelObject:
     """FoxAPI's fields, then what the model takes (its mode's inputs, from the contract) as extensions."""
     mode = mode_of(offer.model)
     inputs = MODE_INPUTS[mode]
     return ModelObject(id=offer.model, engine=offer.engine, resolutions=list(offer.resolutions),
                        supports_audio=offer.supports_audio, mode=mode, required=list(inputs["required"]),
                        accepts=[*COMMON_INPUTS, *inputs["required"], *inputs["optional"]],
-                       details=dict(offer.details) or None)
+                       details=_with_live(dict(offer.details), live) or None)
 
 
 @router.get("/healthz", include_in_schema=False)

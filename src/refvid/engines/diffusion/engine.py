@@ -39,7 +39,7 @@ from refvid.engines.diffusion.capabilities import (
     folder_map,
 )
 from refvid.engines.diffusion.encode import encode_output
-from refvid.engines.diffusion.media import fit, load_image, rewrite_prompt, sample_videos
+from refvid.engines.diffusion.media import load_image, rewrite_prompt, sample_videos
 from refvid.engines.diffusion.plan import (
     PRESETS,
     PipelineAdapter,
@@ -51,6 +51,7 @@ from refvid.engines.diffusion.plan import (
     native_size,
 )
 from refvid.errors import Cancelled, RefvidError, TaskFailure
+from refvid.media.conform import fit
 from refvid.media.info import Reference
 from refvid.media.prompt_refs import mention_order, video_roles
 

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from refvid.contract import Mention, find_mentions
+from refvid.media.conform import fit as fit  # one copy, shared with the upstream engine's conform
 from refvid.media.info import Reference
 from refvid.media.prompt_refs import VideoRole
 
@@ -58,19 +59,6 @@ def load_image(path: Path, max_side: int) -> Image.Image:
     if max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     return rgb
-
-
-def fit(frame: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Scale to cover width×height, then centre-crop (aspect ratios differ by a few % at most)."""
-    h, w = frame.shape[:2]
-    if (w, h) == (width, height):
-        return frame
-    scale = max(width / w, height / h)
-    sw, sh = max(width, math.ceil(w * scale)), max(height, math.ceil(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
-    resized = cv2.resize(frame, (sw, sh), interpolation=interp)
-    x, y = (sw - width) // 2, (sh - height) // 2
-    return np.ascontiguousarray(resized[y : y + height, x : x + width])
 
 
 def sample_videos(videos: Sequence[Reference], fps: int, count: int, width: int,

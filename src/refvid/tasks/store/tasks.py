@@ -4,6 +4,7 @@ fenced by a lease token, is `claims.py`.)"""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -147,6 +148,13 @@ class TaskRows(StoreCore):
             rows = q("SELECT created_at FROM tasks WHERE status = 'pending' AND engine = ? ORDER BY created_at",
                      (engine,))
         return [float(r["created_at"]) for r in rows]
+
+    def processing_states(self, engine: str) -> list[dict[str, Any]]:
+        """The engine state of each task of `engine` now processing (the upstream engine's jobs in flight,
+        fleet-wide, by the upstream each names)."""
+        with self.transaction(write=False) as q:
+            rows = q("SELECT engine_state FROM tasks WHERE status = 'processing' AND engine = ?", (engine,))
+        return [json.loads(r["engine_state"] or "{}") for r in rows]
 
     def count_by_status(self) -> list[dict[str, Any]]:
         with self.transaction(write=False) as q:

@@ -28,7 +28,7 @@ from refvid.contract import Mention, find_mentions, replace_mentions
 from refvid.engines.base import EngineInput
 from refvid.engines.diffusion.adapters.common import frames_uint8, hf, quiet, samples_float32
 from refvid.engines.diffusion.capabilities import NO_CAPABLE_ENGINE, ic_lora_file
-from refvid.engines.diffusion.media import fit, load_image, sample_videos
+from refvid.engines.diffusion.media import load_image, sample_videos
 from refvid.engines.diffusion.plan import (
     ModelConfig,
     Placement,
@@ -39,6 +39,7 @@ from refvid.engines.diffusion.plan import (
     native_size,
 )
 from refvid.errors import Cancelled, TaskFailure
+from refvid.media.conform import fit
 
 REFERENCE_VIDEO_UNSUPPORTED = "reference_video_unsupported"
 DEFAULTS = ModelConfig(adapter="ltx2", fps=24, multiple=32, frame_step=8, frame_offset=1, min_frames=9,

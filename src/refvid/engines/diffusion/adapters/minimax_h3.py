@@ -5,7 +5,7 @@ generates video and stereo audio in one denoising loop at 24 fps.
 - **Reference order** (fixed): images in request order, then videos, then audio clips. The model numbers its
   labels per modality in that order, and a video with a soundtrack also takes an `<Audio j>` number (before
   its `<Video k>`), so `@ImageN` → `<Picture N>`, `@VideoK` → `<Video K>`, `@AudioJ` → `<Audio S+J>` where S is
-  the number of reference videos that carry sound (rewritten with `contract.replace_mentions`).
+  the number of reference videos that carry sound (`engines/mention_labels.py`, shared with the upstream providers).
 - **Audio** is decoded and resampled with PyAV to the audio VAE's rate (`references.py`); no torchaudio.
 - **Duration**: the model makes 17n+5 frames between 124 (5.17 s) and 345 (14.375 s). A shorter request is
   generated at 124 frames and trimmed; a longer one (15 s) at 345 frames, whose last frame is then held for
@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from refvid.contract import Mention, replace_mentions
 from refvid.engines.base import EngineInput
 from refvid.engines.diffusion.adapters.common import (
     fade_out,
@@ -49,7 +48,7 @@ from refvid.engines.diffusion.adapters.common import (
 )
 from refvid.engines.diffusion.adapters.modular import load_modular, step_block, swap_block
 from refvid.engines.diffusion.capabilities import NO_CAPABLE_ENGINE
-from refvid.engines.diffusion.media import fit, load_image
+from refvid.engines.diffusion.media import load_image
 from refvid.engines.diffusion.plan import (
     ModelConfig,
     Placement,
@@ -60,37 +59,16 @@ from refvid.engines.diffusion.plan import (
     native_size,
 )
 from refvid.engines.diffusion.references import decode_audio, decode_video
+from refvid.engines.mention_labels import h3_prompt as labelled_prompt
+from refvid.engines.mention_labels import ordered
 from refvid.errors import TaskFailure
-from refvid.media.info import Reference
+from refvid.media.conform import fit
 
 MIN_FRAMES, MAX_FRAMES = 124, 345  # 17n+5 frames at 24 fps: 5.17 s … 14.375 s
 DEFAULTS = ModelConfig(adapter="minimax_h3", fps=24, multiple=32, frame_step=17, frame_offset=5,
                        min_frames=MIN_FRAMES, max_frames=MAX_FRAMES,
                        areas={"480p": 864 * 480, "720p": 1280 * 704}, steps={"quality": 50, "balanced": 40})
-KIND_ORDER = ("image", "video", "audio")
 DIT = {"ref2va": "transformer_ref", "t2va": "transformer", "fl2va": "transformer"}  # each workflow's partition
-
-
-def ordered(references: list[Reference]) -> list[Reference]:
-    """The fixed order the model reads references in: images, videos, audios (each in request order)."""
-    return [ref for kind in KIND_ORDER for ref in references if ref.kind == kind]
-
-
-def labelled_prompt(prompt: str, references: list[Reference]) -> str:
-    """`@ImageN`/`@VideoK`/`@AudioJ` → the labels the model was trained with, numbered as it numbers them."""
-    sounding_videos = sum(1 for ref in references if ref.kind == "video" and ref.info.has_audio)
-    counts = {kind: sum(1 for ref in references if ref.kind == kind) for kind in KIND_ORDER}
-
-    def label(mention: Mention) -> str:
-        if not 1 <= mention.number <= counts[mention.kind]:
-            return mention.text  # validation refuses these; keep the text rather than invent a label
-        if mention.kind == "image":
-            return f"<Picture {mention.number}>"
-        if mention.kind == "video":
-            return f"<Video {mention.number}>"
-        return f"<Audio {sounding_videos + mention.number}>"
-
-    return replace_mentions(prompt, label)
 
 
 def frame_count(duration_s: int, fps: int = 24) -> int:

@@ -1,0 +1,68 @@
+"""Capability presets of the model families an upstream may serve (`family = "minimax-h3"` in the pool file):
+what a served model accepts, so that routing sends a task only where it can be honoured and the API refuses at
+submit (422, naming what is missing) what no configured upstream can do. An operator overrides any key per
+upstream in its `[upstream.accepts]` table.
+
+The numbers are the served models' own (`docs/upstreams.md`): MiniMax-H3 Ref2VA takes ≤ 9 images, ≤ 3 videos,
+≤ 3 audios, 12 in all, 4–15 s, with joint stereo audio; Wan 2.x is text/image-to-video without sound; LTX-2
+makes joint audio and video with images as frame conditions; Seedance (Ark) is the contract itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from refvid.contract import MAX_COUNT, MAX_DURATION_S, MAX_TOTAL_REFERENCES, MIN_DURATION_S, MODES, RESOLUTIONS, Mode
+from refvid.engines.mention_labels import LabelStyle
+
+
+@dataclass(frozen=True)
+class Family:
+    """What one served model accepts. `labels`: how `@ImageN` mentions are rewritten for it."""
+
+    name: str
+    modes: tuple[Mode, ...]
+    max_images: int
+    max_videos: int
+    max_audios: int
+    max_references: int
+    min_duration_s: int = MIN_DURATION_S
+    max_duration_s: int = MAX_DURATION_S
+    resolutions: tuple[str, ...] = RESOLUTIONS
+    audio: bool = False
+    labels: LabelStyle = "plain"
+
+    def max_of(self, kind: str) -> int:
+        return int(getattr(self, f"max_{kind}s"))
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Family:
+        """This preset with the operator's `[upstream.accepts]` keys; an unknown key is a clear error."""
+        known = {f.name for f in fields(self)} - {"name"}
+        unknown = set(overrides) - known
+        if unknown:
+            raise ValueError(f"unknown accepts key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
+        return replace(self, **values)
+
+    def describe(self) -> dict[str, object]:
+        """For `GET /v1/models`."""
+        return {"family": self.name, "modes": list(self.modes), "max_images": self.max_images,
+                "max_videos": self.max_videos, "max_audios": self.max_audios,
+                "max_references": self.max_references, "durations_s": [self.min_duration_s, self.max_duration_s],
+                "resolutions": list(self.resolutions), "audio": self.audio}
+
+
+FAMILIES: dict[str, Family] = {family.name: family for family in (
+    Family("minimax-h3", MODES, 9, 3, 3, 12, resolutions=("480p", "720p"), audio=True, labels="h3"),
+    Family("wan", ("text", "image", "reference"), 1, 0, 0, 1, max_duration_s=10),
+    Family("ltx2", ("text", "image"), 2, 0, 0, 2, max_duration_s=15, audio=True),
+    Family("seedance", MODES, MAX_COUNT["image"], MAX_COUNT["video"], MAX_COUNT["audio"], MAX_TOTAL_REFERENCES,
+           audio=True),
+)}
+
+
+def family_named(name: str, overrides: dict[str, Any] | None = None) -> Family:
+    if name not in FAMILIES:
+        raise ValueError(f"unknown family {name!r}; known: {', '.join(FAMILIES)}")
+    return FAMILIES[name].with_overrides(overrides or {})

@@ -1,0 +1,89 @@
+"""A refvid deployment in front of fake upstreams, as the acceptance tests drive it: `refvid serve` (API only)
+and one `refvid worker` process, both subprocesses on loopback, sharing a data folder and a pool file."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.support.servers import Server, env_for
+
+MODEL = "seedance-2.0-reference-to-video"
+
+
+def pool_toml(*upstreams: dict[str, Any]) -> str:
+    """`[[upstream]]` tables from dicts (a nested `request` or `accepts` dict becomes its sub-table)."""
+    lines: list[str] = []
+    for upstream in upstreams:
+        lines.append("[[upstream]]")
+        tables = {k: v for k, v in upstream.items() if isinstance(v, dict)}
+        lines += [f"{key} = {json.dumps(value)}" for key, value in upstream.items() if key not in tables]
+        for name, table in tables.items():
+            lines.append(f"[upstream.{name}]")
+            lines += [f"{key} = {json.dumps(value)}" for key, value in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def upstream(name: str, provider: str, url: str, **more: Any) -> dict[str, Any]:
+    return {"name": name, "provider": provider, "url": url, "serves": [MODEL], "poll_interval_s": 0.1,
+            "expected_run_s": 2.0, **more}
+
+
+class WorkerProcess:
+    """`refvid worker` in its own session (a kill -9 takes everything it started with it)."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        self.log = log
+        self.out = log.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "refvid.cli", "worker"], env=env, stdout=self.out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill9(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self.out.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        if not self.out.closed:
+            self.out.close()
+
+
+class Deployment:
+    """serve + worker over one pool file; `restart_worker()` after a `worker.kill9()`."""
+
+    def __init__(self, folder: Path, pool: str, **env: str):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        (folder / "upstreams.toml").write_text(pool)
+        self.env = env_for(REFVID_DATA_DIR=str(folder / "data"), REFVID_UPSTREAMS=str(folder / "upstreams.toml"),
+                           REFVID_WORKERS="0", **env)
+        self.server = Server(folder / "data", self.env)
+        self.worker: WorkerProcess | None = None
+
+    def start(self) -> Deployment:
+        self.server.start()
+        self.restart_worker()
+        return self
+
+    def restart_worker(self) -> None:
+        self.worker = WorkerProcess(self.env, self.folder / "worker.log")
+
+    def worker_log(self) -> str:
+        return (self.folder / "worker.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self.server.stop()
