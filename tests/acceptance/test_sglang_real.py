@@ -3,14 +3,17 @@ subprocesses on loopback in front of `sglang serve` 0.5.23 (`--backend diffusers
 folder, on the CPU; tests/support/sglang_server.py). The pool entry's `[upstream.request]` table asks the tiny
 model for a 64×64, 5-frame, 2-step clip, which refvid conforms to the contract's size, fps and length.
 
-The server is the session's one (shared with tests/contract/test_sglang_upstream.py in one xdist group), so
-a test counts the server's jobs as those that appeared while it ran.
+The server is the run's one, shared with tests/contract/test_sglang_upstream.py and with the other xdist
+worker, so each deployment names its own served model (SGLang echoes a request's model unchecked) and a test
+counts the server's jobs by that name.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +26,7 @@ from tests.support.sglang_server import SGLangServer
 from tests.support.upstreams import Deployment, pool_toml, upstream
 from tests.support.video_checks import assert_contract
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sglang")]
+pytestmark = pytest.mark.slow
 TINY_CLIP = {"size": "64x64", "num_frames": 5, "fps": 8, "num_inference_steps": 2}
 PROMPT = "a lighthouse at dusk, waves"
 
@@ -33,24 +36,36 @@ def text_task(prompt: str = PROMPT) -> dict[str, Any]:
             "generate_audio": False}
 
 
-def server_jobs(sglang: SGLangServer) -> dict[str, dict[str, Any]]:
-    """The real server's jobs by id (its list is in memory, newest first)."""
+def server_jobs(sglang: SGLangServer, model: str) -> dict[str, dict[str, Any]]:
+    """The real server's jobs for `model` by id (its list is in memory, newest first)."""
     listed = httpx.get(f"{sglang.url}/v1/videos", params={"limit": 100}, timeout=30)
     assert listed.status_code == 200, listed.text
-    return {job["id"]: job for job in listed.json()["data"]}
+    return {job["id"]: job for job in listed.json()["data"] if job["model"] == model}
+
+
+@dataclass
+class Deployed:
+    """A running deployment and the served model name its pool entry sends (unique to it)."""
+
+    deployment: Deployment
+    model: str
 
 
 @pytest.fixture
-def deploy(tmp_path: Path, sglang_server: SGLangServer) -> Iterator[Callable[..., Deployment]]:
-    """`deploy(submit="json", **request)`: serve + worker over a pool of the one real SGLang server."""
+def deploy(tmp_path_factory: pytest.TempPathFactory,
+           sglang_server: SGLangServer) -> Iterator[Callable[..., Deployed]]:
+    """`deploy(submit, **request)`: serve + worker over a pool of the one real SGLang server (in a short folder:
+    the data folder holds a Unix socket, whose path may not pass ~107 bytes)."""
+    folder = tmp_path_factory.mktemp("sgl")
     started: list[Deployment] = []
 
-    def start(submit: str, **request: Any) -> Deployment:
+    def start(submit: str, **request: Any) -> Deployed:
+        model = f"{sglang_server.model_name}-{secrets.token_hex(4)}"
         entry = upstream("real-sglang", "sglang", sglang_server.url, serves=[TEXT_MODEL], family="wan",
-                         model=sglang_server.model_name, submit=submit, poll_interval_s=0.2,
-                         expected_run_s=10.0, request={**TINY_CLIP, **request})
-        started.append(Deployment(tmp_path / f"deploy-{len(started)}", pool_toml(entry)).start())
-        return started[-1]
+                         model=model, submit=submit, poll_interval_s=0.2, expected_run_s=10.0,
+                         request={**TINY_CLIP, **request})
+        started.append(Deployment(folder / str(len(started)), pool_toml(entry)).start())
+        return Deployed(started[-1], model)
 
     yield start
     for deployment in started:
@@ -76,9 +91,9 @@ def assert_conformant(client: httpx.Client, task: dict[str, Any], tmp_path: Path
 
 @pytest.mark.parametrize("submission", ["json", "multipart"])
 def test_a_text_task_completes_on_the_real_server_and_reads_in_every_dialect(
-        deploy: Callable[..., Deployment], sglang_server: SGLangServer, submission: str, tmp_path: Path) -> None:
-    before = server_jobs(sglang_server)
-    with client_for(deploy(submission)) as client:
+        deploy: Callable[..., Deployed], sglang_server: SGLangServer, submission: str, tmp_path: Path) -> None:
+    deployed = deploy(submission)
+    with client_for(deployed.deployment) as client:
         task = wait_terminal(client, submit(client, text_task()), timeout_s=180)
         assert_conformant(client, task, tmp_path)
         ark = client.get(f"/api/v3/contents/generations/tasks/{task['id']}")
@@ -86,31 +101,29 @@ def test_a_text_task_completes_on_the_real_server_and_reads_in_every_dialect(
     assert fox.status_code == 200 and fox.json()["status"] == "completed"
     assert ark.status_code == 200, ark.text
     assert ark.json()["status"] == "succeeded" and ark.json()["content"]["video_url"] == task["results"][0]["url"]
-    new = [job for job_id, job in server_jobs(sglang_server).items() if job_id not in before]
-    assert len(new) == 1, new
-    [job] = new
-    assert job["status"] == "completed" and job["size"] == "64x64" and job["model"] == sglang_server.model_name
+    [job] = server_jobs(sglang_server, deployed.model).values()
+    assert job["status"] == "completed" and job["size"] == "64x64"
 
 
 def test_a_worker_killed_mid_job_leaves_one_job_on_the_server(
-        deploy: Callable[..., Deployment], sglang_server: SGLangServer, tmp_path: Path) -> None:
-    before = server_jobs(sglang_server)
+        deploy: Callable[..., Deployed], sglang_server: SGLangServer, tmp_path: Path) -> None:
     # Enough steps that the job still runs when the worker dies (the tiny model takes well under a second each).
-    deployment = deploy("json", num_inference_steps=30)
+    deployed = deploy("json", num_inference_steps=30)
+    deployment = deployed.deployment
     with client_for(deployment) as client:
         task_id = submit(client, text_task("a kite over the dunes"))
         deadline = time.monotonic() + 120
-        while not (set(server_jobs(sglang_server)) - set(before)):
+        while not server_jobs(sglang_server, deployed.model):
             assert time.monotonic() < deadline, deployment.worker_log()
             time.sleep(0.1)
         time.sleep(0.5)  # the worker saves the job id before its first poll
-        [job_id] = set(server_jobs(sglang_server)) - set(before)
-        assert server_jobs(sglang_server)[job_id]["status"] in ("queued", "in_progress")
+        [job] = server_jobs(sglang_server, deployed.model).values()
+        assert job["status"] in ("queued", "in_progress")
         assert deployment.worker is not None
         deployment.worker.kill9()
         deployment.restart_worker()
         task = wait_terminal(client, task_id, timeout_s=240)
         assert_conformant(client, task, tmp_path)
-    after = server_jobs(sglang_server)
-    assert set(after) - set(before) == {job_id}, deployment.worker_log()
-    assert after[job_id]["status"] == "completed"
+    after = server_jobs(sglang_server, deployed.model)
+    assert list(after) == [job["id"]], deployment.worker_log()
+    assert after[job["id"]]["status"] == "completed"

@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.sglang_server import SGLangServer
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sglang")]
+pytestmark = pytest.mark.slow
 
 # Every key of a job as 0.5.23 answers it (create, retrieve, list entries and DELETE alike).
 JOB_KEYS = {"id", "object", "model", "status", "progress", "created_at", "size", "seconds", "quality", "url",

@@ -6,15 +6,17 @@ tiny random Wan 2.1 text-to-video folder (tests/support/sglang/tiny_wan.py), on 
 until `/health` answers, and stops the whole process group at the end. How it runs on a CPU, and what it
 answers: ../shared/reference/upstreams.md §0 and §2.
 
-It costs about 2 GB of memory and 20 s to start (minutes on a loaded machine), so the session fixture starts
-only when a test asks for it, and every module that does is marked `xdist_group("sglang")` (the suite runs
-`--dist loadgroup`): with `-n 2` one test process holds the one server.
-Servers left behind by a killed session (their owner's pid gone) are stopped when the next one starts.
+It costs about 2 GB of memory and 20 s to start (minutes on a loaded machine), so it starts only when a test
+asks for it, and once per run: with pytest-xdist the first worker to ask starts it under a file lock and the
+other reuses it; the process that owns the run (xdist's controller, else pytest) stops it at session end.
+Servers left behind by a killed run (their owner's pid gone) are stopped when the next one starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import shutil
 import signal
@@ -22,7 +24,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +37,7 @@ from tests.support.sglang.tiny_wan import FOLDER_NAME, tiny_wan_folder
 INSTALLER = Path(__file__).parent / "sglang" / "install.sh"
 START_TIMEOUT_S = 240.0  # ~20 s on an idle 2-core machine; several times that while other suites run
 _PREFIX = "refvid-sglang-"
-_OWNER_FILE, _GROUP_FILE = "owner.pid", "server.pgid"
+_OWNER_FILE, _GROUP_FILE, _STATE_FILE = "owner.pid", "server.pgid", "server.json"
 
 
 def sglang_cache() -> Path:
@@ -143,24 +145,58 @@ def remove_orphans(parent: Path) -> None:
             shutil.rmtree(root, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def running_sglang() -> Iterator[SGLangServer]:
-    """Install if needed, build the tiny folder if needed, start the server; stop it after."""
-    venv, model = sglang_venv(), tiny_wan_folder(sglang_cache())
+_STARTED: SGLangServer | None = None  # the server this process started (it reaps the leader when stopping it)
+
+
+def _run_owner() -> int:
+    """The process that owns this test run: xdist's controller (its workers' parent), else pytest itself."""
+    return os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else os.getpid()
+
+
+def run_sglang() -> SGLangServer:
+    """This run's server: the first test process to ask starts it, the others (xdist workers) reuse it."""
+    global _STARTED
+    owner = _run_owner()
     parent = Path(tempfile.gettempdir())
-    remove_orphans(parent)
-    root = Path(tempfile.mkdtemp(prefix=_PREFIX, dir=parent))
-    (root / _OWNER_FILE).write_text(str(os.getpid()))
-    server = SGLangServer(root, _port_pair())
-    try:
-        server.start(venv, model)
-        yield server
-    finally:
-        server.stop()
+    root = parent / f"{_PREFIX}{owner}"
+    with (parent / f"{_PREFIX}{owner}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            return SGLangServer(root, int(json.loads((root / _STATE_FILE).read_text())["port"]))
+        venv, model = sglang_venv(), tiny_wan_folder(sglang_cache())
+        remove_orphans(parent)
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir()
+        (root / _OWNER_FILE).write_text(str(owner))
+        server = SGLangServer(root, _port_pair())
+        try:
+            server.start(venv, model)
+        except BaseException:
+            server.stop()
+            raise
+        (root / _STATE_FILE).write_text(json.dumps({"port": server.port}))
+        _STARTED = server
+        return server
+
+
+def stop_run_sglang() -> None:
+    """Stop this run's server, from the process that owns the run (pytest_sessionfinish in tests/conftest.py);
+    an xdist worker leaves it to the controller, as the other worker may still use it."""
+    global _STARTED
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    if _STARTED is not None:
+        _STARTED.stop()
+        _STARTED = None
+    root = Path(tempfile.gettempdir()) / f"{_PREFIX}{os.getpid()}"
+    with contextlib.suppress(OSError, ValueError):
+        _end_group(int((root / _GROUP_FILE).read_text()))
+    shutil.rmtree(root, ignore_errors=True)
+    (root.parent / f"{root.name}.lock").unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
-def sglang_server() -> Iterator[SGLangServer]:
-    """The session's real SGLang diffusion server (started on first use; see the module docstring)."""
-    with running_sglang() as server:
-        yield server
+def sglang_server() -> SGLangServer:
+    """The run's real SGLang diffusion server (started on first use, shared by xdist workers; see the module
+    docstring)."""
+    return run_sglang()
