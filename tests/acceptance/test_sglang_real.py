@@ -21,9 +21,9 @@ import httpx
 import pytest
 
 from refvid.contract import TEXT_MODEL, pixel_size
-from tests.support.servers import KEY, wait_terminal
+from tests.support.servers import wait_terminal
 from tests.support.sglang_server import SGLangServer
-from tests.support.upstreams import Deployment, pool_toml, upstream
+from tests.support.upstreams import Deployment, client_for, pool_toml, submit, upstream
 from tests.support.video_checks import assert_contract
 
 pytestmark = pytest.mark.slow
@@ -70,16 +70,6 @@ def deploy(tmp_path_factory: pytest.TempPathFactory,
     yield start
     for deployment in started:
         deployment.stop()
-
-
-def client_for(deployment: Deployment) -> httpx.Client:
-    return httpx.Client(base_url=deployment.server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
-
-
-def submit(client: httpx.Client, body: dict[str, Any]) -> str:
-    created = client.post("/v1/videos/generations", json=body)
-    assert created.status_code == 200, created.text
-    return str(created.json()["id"])
 
 
 def assert_conformant(client: httpx.Client, task: dict[str, Any], tmp_path: Path) -> None:
