@@ -1,5 +1,5 @@
 """Shared fixtures: settings on a temp data dir, loopback media servers, the app on ASGITransport, an
-in-process worker, a webhook receiver and dispatcher, and the session's PostgreSQL server. Helpers that
+in-process worker, a webhook receiver and dispatcher, and the session's PostgreSQL and SGLang servers. Helpers that
 are not fixtures live in `tests.support`."""
 
 from __future__ import annotations
@@ -27,9 +27,15 @@ from tests.support.keys import API_KEY, OTHER_KEY
 from tests.support.media_servers import MediaServer, PortTrap
 from tests.support.pg_server import pg_server  # noqa: F401  (session fixture, shared by every test module)
 from tests.support.servers import Server, env_for
+from tests.support.sglang_server import sglang_server, stop_run_sglang  # noqa: F401  (session fixture, once per run)
 from tests.support.webhooks import Receiver, start_dispatcher
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def pytest_sessionfinish() -> None:
+    """The real SGLang server is shared by xdist's workers: the run's owner stops it, once, at the end."""
+    stop_run_sglang()
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from tests.support import media_factory as mf
 from tests.support.fakes.sglang import FakeSGLang
 from tests.support.fakes.videos_api import FakeVideosServer
 from tests.support.fakes.vllm_omni import FakeVllmOmni
-from tests.support.servers import KEY, wait_terminal
-from tests.support.upstreams import MODEL, Deployment, pool_toml, upstream
+from tests.support.servers import wait_terminal
+from tests.support.upstreams import MODEL, Deployment, client_for, pool_toml, submit, upstream
 from tests.support.video_checks import assert_contract
 
 pytestmark = pytest.mark.slow
@@ -49,16 +49,6 @@ def body(base: str, **changes: Any) -> dict[str, Any]:
     return {"model": MODEL, "prompt": PROMPT, "resolution": "480p", "ratio": "16:9", "duration": 4,
             "generate_audio": True, "image_urls": [f"{base}/img{i}.png" for i in (1, 2, 3)],
             "video_urls": [f"{base}/clip.mp4"], "audio_urls": [f"{base}/music.mp3"], **changes}
-
-
-def client_for(deployment: Deployment) -> httpx.Client:
-    return httpx.Client(base_url=deployment.server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
-
-
-def submit(client: httpx.Client, payload: dict[str, Any]) -> str:
-    created = client.post("/v1/videos/generations", json=payload)
-    assert created.status_code == 200, created.text
-    return str(created.json()["id"])
 
 
 def wait_until(predicate: Any, timeout_s: float = 60) -> None:

@@ -128,7 +128,7 @@ _SERVER: PgServer | None = None
 _OWNER_FILE = "owner.pid"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -146,7 +146,7 @@ def remove_orphans(parent: Path) -> None:
             owner = int((root / _OWNER_FILE).read_text())
         except (OSError, ValueError):
             continue
-        if not _pid_alive(owner):
+        if not pid_alive(owner):
             PgServer(root, 0, _unprivileged_account()).stop()
 
 

@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.support.servers import Server, env_for
+import httpx
+
+from tests.support.servers import KEY, Server, env_for
 
 MODEL = "seedance-2.0-reference-to-video"
 
@@ -87,3 +89,15 @@ class Deployment:
         if self.worker is not None:
             self.worker.stop()
         self.server.stop()
+
+
+def client_for(deployment: Deployment) -> httpx.Client:
+    """A FoxAPI client of the deployment's `refvid serve`."""
+    return httpx.Client(base_url=deployment.server.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+
+
+def submit(client: httpx.Client, payload: dict[str, Any]) -> str:
+    """Create a task in the FoxAPI dialect; its id."""
+    created = client.post("/v1/videos/generations", json=payload)
+    assert created.status_code == 200, created.text
+    return str(created.json()["id"])
