@@ -7,14 +7,18 @@ worker reacts in milliseconds. The timeout is only a safety net.
 `LocalWaker` serves the embedded default: threads of one process share a condition variable, and other
 processes on the same machine (a separate `refvid worker` on the same SQLite file) are reached with a
 datagram on a Unix socket per process in `<data_dir>/wake/`. PostgreSQL deployments use LISTEN/NOTIFY.
+A Unix socket's path must fit in about 100 bytes (`sun_path`): a data dir deeper than that meets in a short
+folder of the temp dir named by a hash of the wake folder instead, the same for every process sharing it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import socket
+import tempfile
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -53,12 +57,26 @@ class _Generation:
             return self._cond.wait_for(lambda: self._gen != generation, timeout=timeout_s)
 
 
+MAX_SOCKET_PATH_BYTES = 100  # sun_path is 108 bytes on Linux, 104 on macOS; keep a margin
+SOCKET_NAME_BYTES = 32  # "<pid>-<8 hex>.sock"
+
+
+def socket_folder(folder: Path) -> Path:
+    """Where the processes sharing `folder` put their sockets: `folder` itself when a socket path in it fits
+    `sun_path`, else a short folder in the temp dir named by a hash of `folder`'s absolute path."""
+    folder = folder.absolute()
+    if len(os.fsencode(folder)) + 1 + SOCKET_NAME_BYTES <= MAX_SOCKET_PATH_BYTES:
+        return folder
+    digest = hashlib.sha256(os.fsencode(folder)).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"refvid-wake-{digest}"
+
+
 class LocalWaker(_Generation):
     """In-process condition + Unix datagram sockets for the other processes on this machine."""
 
     def __init__(self, folder: Path):
         super().__init__()
-        self.folder = folder
+        self.folder = folder = socket_folder(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self._path = folder / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
