@@ -16,6 +16,7 @@ from refvid.api.deps import CallerDep, RuntimeDep, parse_body, read_json_body
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.multipart_stream import receive_multipart
 from refvid.api.schemas import FileObject, UploadBase64Request, UploadUrlRequest
+from refvid.api.store_calls import store_op
 from refvid.api.uploads import (
     BODY_UPLOADS_PER_KEY,
     MAX_UPLOAD_BYTES,
@@ -29,6 +30,7 @@ from refvid.api.uploads import (
 )
 from refvid.errors import ReferenceFailure
 from refvid.storage.signing import verify
+from refvid.tasks.store.files import get_file
 
 router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
 BASE64_BODY_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 64 * 1024  # base64 of the largest upload, plus JSON
@@ -107,12 +109,12 @@ async def upload_url(request: Request, caller: CallerDep) -> FileObject:
 
 @router.get("/v1/files/{file_id}/{name}", summary="Download an upload (signed URL)",
             responses={200: {"content": {"application/octet-stream": {}}}, 403: {}, 404: {}, 410: {}})
-def get_upload(file_id: str, name: str, runtime: RuntimeDep, expires: str | None = None,
+async def get_upload(file_id: str, name: str, request: Request, runtime: RuntimeDep, expires: str | None = None,
                sig: str | None = None) -> Response:
     state = verify(runtime.signing_secret, f"/v1/files/{file_id}/{name}", expires, sig)
     if state != "ok":
         raise ApiError(403 if state == "invalid" else 410, f"{state} file URL", f"url_{state}")
-    row = runtime.store.get_file(file_id)
+    row = await store_op(request, get_file(file_id))
     if row is None or row["filename"] != name or float(row["expires_at"]) < time.time():
         raise ApiError(404, f"file {file_id} not found", "file_not_found")
     local = runtime.blobs.local_path(row["blob_key"])

@@ -5,10 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from refvid.api.deps import CallerDep, RuntimeDep
+from refvid.api.deps import CallerDep
 from refvid.api.errors import documented_errors
 from refvid.api.schemas import ModelList, ModelObject
+from refvid.api.store_calls import runner_of, store_op
 from refvid.contract import COMMON_INPUTS, MODE_INPUTS, ModelOffer, mode_of
+from refvid.tasks.store.base import ping
 
 router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
 
@@ -31,7 +33,9 @@ def _model_object(offer: ModelOffer) -> ModelObject:
 
 
 @router.get("/healthz", include_in_schema=False)
-def healthz(runtime: RuntimeDep) -> JSONResponse:
-    """200 once the database answers."""
-    runtime.store.count_by_status()
-    return JSONResponse({"status": "ok"})
+async def healthz(request: Request) -> JSONResponse:
+    """200 once the database answers (503 while it does not). A store that answers reads but has kept writes
+    waiting for seconds (SQLite locked by another process) is `degraded`, with how long: polls still work."""
+    await store_op(request, ping())
+    trouble = runner_of(request).health()
+    return JSONResponse({"status": "degraded", "store": trouble} if trouble else {"status": "ok"})
