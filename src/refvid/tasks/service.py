@@ -23,7 +23,6 @@ from refvid.tasks.store.ledger import credits_for_seconds
 from refvid.tasks.store.ops import AsyncRunner, Op, Steps, writing
 from refvid.tasks.store.tasks import (
     delete_task,
-    get_task,
     insert_task_steps,
     list_tasks,
     pending_created_at,
@@ -32,6 +31,7 @@ from refvid.tasks.store.tasks import (
 )
 from refvid.tasks.store.usage import release_idempotency_key_steps
 from refvid.tasks.store.workers import live_workers
+from refvid.tasks.task_reads import TaskReads
 from refvid.tasks.wakeup import Waker
 
 # Seconds of work per second of output before any history exists (then history replaces it).
@@ -80,6 +80,9 @@ class TaskService:
     _readings: dict[tuple[str, ...], tuple[Any, float]] = field(default_factory=dict)  # see _recent
     _refreshing: dict[tuple[str, ...], asyncio.Future[None]] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        self._task_reads = TaskReads(self._run)  # the polls of one loop turn share one read
+
     async def _run(self, op: Op[T]) -> T:
         if self.runner is None:
             raise RuntimeError("this TaskService was built without an async runner (the API's)")
@@ -88,7 +91,7 @@ class TaskService:
     async def _run_and_wake(self, op: Op[T]) -> T:
         """A write that changes the queue, then wake the workers: through the database in the same transaction
         where it can (PostgreSQL NOTIFY), else by the waker once it committed."""
-        result = await self._run(self.store.notifying(op))
+        result = await self._run(op.notifying())
         if self.store.notify_sql is None:
             self.waker.notify()
         return result
@@ -110,7 +113,7 @@ class TaskService:
         return stored, created
 
     async def get(self, owner: str, task_id: str) -> Task:
-        return _owned(await self._run(get_task(task_id)), owner, task_id)
+        return _owned(await self._task_reads.get(task_id), owner, task_id)
 
     async def list(self, owner: str, status: str | None, model: str | None, limit: int,
                    after: str | None) -> tuple[list[Task], bool]:
@@ -173,7 +176,7 @@ class TaskService:
         poll."""
         cached = self._readings.get(key)
         now = time.monotonic()
-        if cached and now - cached[1] < max_age_s:
+        if cached and (now - cached[1] < max_age_s or key in self._refreshing):  # the loop is reading it anew
             value: T = cached[0]
             return value
         value = self.store.run(op)

@@ -4,8 +4,8 @@
 - `SqlStore` (`sql.py`) = task rows (`tasks.py`), claims (`claims.py`), keys (`keys.py`), workers
   (`workers.py`), uploaded files (`files.py`).
 - Collaborators over a store: `OutboxStore` (`outbox.py`), `LedgerStore` (`ledger.py`), `SecretStore`
-  (`secrets.py`), `UsageStore` (`usage.py`: the per-key limits' counts). Outbox events and ledger changes are written inside
-  the task transactions (`rows.record_status_changes`).
+  (`secrets.py`), `UsageStore` (`usage.py`: the per-key limits' counts). Outbox events and ledger changes are
+  written inside the task transactions (`rows.record_status_changes`).
 - Operations as data (`ops.py`): each statement written once, run on a thread (`StoreCore.run`) or on an event
   loop (`open_async_runner(store)`: `pg_async.py`, `sqlite_writer.py`).
 - Dialects: `sqlite.SqliteStore`, `postgres.PostgresStore`; `open_store(url)` picks one from the database URL.

@@ -58,20 +58,10 @@ class StoreCore(ABC):
     def run(self, op: Op[T]) -> T:
         """Run an operation (`ops.py`) on this thread: its statements in one transaction if it writes."""
         with self.transaction(write=op.write) as q:
-            return run_steps(q, op.steps())
-
-    def notifying(self, op: Op[T]) -> Op[T]:
-        """`op`, then (where the dialect has one) the statement that wakes every listener when it commits."""
-        notify_sql = self.notify_sql
-        if notify_sql is None:
-            return op
-
-        def steps() -> Steps[T]:
-            result = yield from op.steps()
-            yield notify_sql, ()
+            result = run_steps(q, op.steps())
+            if op.notify and self.notify_sql is not None:
+                q(self.notify_sql, ())
             return result
-
-        return Op(steps, write=True)
 
     def write_batch(self) -> AbstractContextManager[None]:
         """Several writes of this thread in one transaction, each still undone alone if it raises (SQLite).

@@ -33,10 +33,15 @@ Steps = Generator[Stmt, Rows, T]
 @dataclass(frozen=True, slots=True)
 class Op(Generic[T]):
     """One store operation: its steps (made afresh for each try), run in one transaction when `write`, else as
-    autocommit statements."""
+    autocommit statements. `notify`: its transaction also wakes every listening process where the database
+    does that (`StoreCore.notify_sql`), once per transaction however many ops share it."""
 
     steps: Callable[[], Steps[T]]
     write: bool
+    notify: bool = False
+
+    def notifying(self) -> Op[T]:
+        return Op(self.steps, self.write, notify=True)
 
 
 def reading(steps: Callable[P, Steps[T]]) -> Callable[P, Op[T]]:

@@ -5,6 +5,7 @@ fenced by a lease token, is `claims.py`.)"""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from refvid.errors import Conflict
@@ -49,6 +50,13 @@ insert_task = writing(insert_task_steps)
 def get_task(task_id: str) -> Steps[Task | None]:
     rows = yield "SELECT * FROM tasks WHERE id = ?", (task_id,)
     return task_from_row(rows[0]) if rows else None
+
+
+@reading
+def get_tasks(task_ids: Sequence[str]) -> Steps[dict[str, Task]]:
+    """Several tasks by id in one statement (the polls of one event-loop turn: `service.TaskReads`)."""
+    rows = yield f"SELECT * FROM tasks WHERE id IN ({', '.join('?' for _ in task_ids)})", tuple(task_ids)
+    return {row["id"]: task_from_row(row) for row in rows}
 
 
 @reading
