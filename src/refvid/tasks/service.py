@@ -79,6 +79,7 @@ class TaskService:
     runner: AsyncRunner | None = None
     _readings: dict[tuple[str, ...], tuple[Any, float]] = field(default_factory=dict)  # see _recent
     _refreshing: dict[tuple[str, ...], asyncio.Future[None]] = field(default_factory=dict)
+    _loop: asyncio.AbstractEventLoop | None = None
 
     def __post_init__(self) -> None:
         self._task_reads = TaskReads(self._run)  # the polls of one loop turn share one read
@@ -188,6 +189,9 @@ class TaskService:
         time: while it runs, other polls go on with the value it replaces."""
         if task.status.is_terminal():
             return
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests drive apps on several): its reads in flight are gone
+            self._loop, self._refreshing = loop, {}
         now = time.monotonic()
         for key, max_age_s, op in self._readings_for(task):
             cached = self._readings.get(key)
@@ -204,7 +208,7 @@ class TaskService:
             value = await self._run(op)
             self._readings[key] = (value, time.monotonic())
         finally:
-            del self._refreshing[key]
+            self._refreshing.pop(key, None)
 
     def may_sync_upstream(self, task: Task) -> bool:
         """Whether `sync_upstream` could change how `task` is shown (a relayed task still processing)."""

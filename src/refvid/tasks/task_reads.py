@@ -24,9 +24,12 @@ class TaskReads:
         self._run = run
         self._waiting: dict[str, list[asyncio.Future[Task | None]]] = {}
         self._reading: set[asyncio.Future[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def get(self, task_id: str) -> Task | None:
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests drive apps on several): what the old one held is gone
+            self._loop, self._waiting = loop, {}
         if not self._waiting:
             loop.call_soon(self._read_waiting)  # after the callbacks already due in this turn: their polls join
         future: asyncio.Future[Task | None] = loop.create_future()

@@ -21,10 +21,12 @@ from refvid.api.uploads import (
     BODY_UPLOADS_PER_KEY,
     MAX_UPLOAD_BYTES,
     URL_FETCHES_PER_KEY,
+    Upload,
     UploadSlots,
+    copy_upload,
     decode_base64_to,
+    record_uploads,
     request_base,
-    store_upload,
     temp_file,
     too_large,
 )
@@ -53,7 +55,9 @@ async def upload_stream(request: Request, caller: CallerDep) -> FileObject:
             upload = await receive_multipart(request, target, MAX_UPLOAD_BYTES)
             name = upload.fields.get("file_name") or upload.filename
             base = request_base(request, runtime)
-            return await slots.store(lambda: store_upload(runtime, owner, target, name, base))
+            copied = await slots.store(lambda: copy_upload(runtime, owner, target, name, base))
+            await record_uploads(request, [copied])
+            return copied.file
         finally:
             target.unlink(missing_ok=True)
 
@@ -69,15 +73,17 @@ async def upload_base64(request: Request, caller: CallerDep) -> FileObject:
         data = req.file_data.split(",", 1)[1] if req.file_data.startswith("data:") else req.file_data
         base = request_base(request, runtime)
 
-        def decode_and_store() -> FileObject:
+        def decode_and_copy() -> Upload:
             target = temp_file(runtime)
             try:
                 decode_base64_to(data, target, MAX_UPLOAD_BYTES, "file_data")
-                return store_upload(runtime, owner, target, req.file_name, base)
+                return copy_upload(runtime, owner, target, req.file_name, base)
             finally:
                 target.unlink(missing_ok=True)
 
-        return await slots.store(decode_and_store)
+        upload = await slots.store(decode_and_copy)
+    await record_uploads(request, [upload])
+    return upload.file
 
 
 @router.post("/v1/files/upload/url", response_model=FileObject, responses=ERRORS, summary="Upload from a URL",
@@ -92,19 +98,21 @@ async def upload_url(request: Request, caller: CallerDep) -> FileObject:
     async with slots.slot(owner, "url", URL_FETCHES_PER_KEY):
         target = temp_file(runtime)
 
-        def fetch_and_store() -> FileObject:
+        def fetch_and_copy() -> Upload:
             try:
                 slots.fetcher(runtime.settings).fetch(req.url, target, label="url", max_bytes=MAX_UPLOAD_BYTES)
             except ReferenceFailure as exc:
                 status = 413 if exc.code == "reference_too_large" else 422
                 raise ApiError(status, exc.message, exc.code, "url") from exc
             name = req.file_name or Path(req.url.split("?")[0]).name
-            return store_upload(runtime, owner, target, name, base, param="url")
+            return copy_upload(runtime, owner, target, name, base, param="url")
 
         try:
-            return await slots.fetch(fetch_and_store)
+            upload = await slots.fetch(fetch_and_copy)
         finally:
             target.unlink(missing_ok=True)
+    await record_uploads(request, [upload])
+    return upload.file
 
 
 @router.get("/v1/files/{file_id}/{name}", summary="Download an upload (signed URL)",

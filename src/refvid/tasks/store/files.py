@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from refvid.tasks.store.base import StoreCore
@@ -9,11 +10,12 @@ from refvid.tasks.store.ops import Steps, reading, writing
 
 
 @writing
-def insert_file(row: dict[str, Any]) -> Steps[None]:
-    yield ("""INSERT INTO files (id, owner, filename, blob_key, size_bytes, content_type, created_at, expires_at)
-              VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-           (row["id"], row["owner"], row["filename"], row["blob_key"], row["size_bytes"], row.get("content_type"),
-            row["created_at"], row["expires_at"]))
+def insert_files(rows: Sequence[dict[str, Any]]) -> Steps[None]:
+    for row in rows:
+        yield ("""INSERT INTO files (id, owner, filename, blob_key, size_bytes, content_type, created_at,
+                  expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+               (row["id"], row["owner"], row["filename"], row["blob_key"], row["size_bytes"],
+                row.get("content_type"), row["created_at"], row["expires_at"]))
 
 
 @reading
@@ -26,7 +28,7 @@ class FileRows(StoreCore):
     """`files`."""
 
     def insert_file(self, row: dict[str, Any]) -> None:
-        self.run(insert_file(row))
+        self.run(insert_files([row]))
 
     def get_file(self, file_id: str) -> dict[str, Any] | None:
         return self.run(get_file(file_id))

@@ -84,12 +84,16 @@ class PgAsyncRunner:
         self.store = store
         self._pool: AsyncConnectionPool[AsyncConnection] | None = None
         self._opening: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._queued: list[tuple[Op[Any], asyncio.Future[Any]]] = []
         self._batches = 0  # write transactions in flight
         self._committing: set[asyncio.Future[None]] = set()
         self._max_batches = max(1, store.pool_size // 2)  # the other connections stay free for reads
 
     async def _opened(self) -> AsyncConnectionPool[AsyncConnection]:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests drive apps on several): the old one's pool is gone
+            self._loop, self._pool, self._queued, self._batches = loop, None, [], 0
         if self._pool is None:
             self._pool = AsyncConnectionPool(
                 self.store.conninfo, min_size=self.store.pool_size, max_size=self.store.pool_size,
@@ -101,6 +105,7 @@ class PgAsyncRunner:
         return self._pool
 
     async def run(self, op: Op[T]) -> T:
+        await self._opened()
         if not op.write:
             return await self._guarded(self._run_alone(op))
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()

@@ -34,18 +34,22 @@ class SqliteRunner:
         self.store = store
         self._queued: list[tuple[Op[Any], asyncio.Future[Any]]] = []
         self._writing = False  # a batch is with the writer thread
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._batch_since: float | None = None  # when the writer thread began its current batch
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="refvid-sqlite-writer")
 
     async def run(self, op: Op[T]) -> T:
         if not op.write:
             return self.store.run(op)
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests drive apps on several): what the old one held is gone
+            self._loop, self._queued, self._writing = loop, [], False
+        future: asyncio.Future[T] = loop.create_future()
         self._queued.append((op, future))
         if not self._writing:
             self._writing = True
             # after the callbacks already due in this turn: their writes join this batch
-            asyncio.get_running_loop().call_soon(self._hand_over)
+            loop.call_soon(self._hand_over)
         return await future
 
     def _hand_over(self) -> None:
