@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from refvid.errors import StoreUnavailable
-from refvid.tasks.store import open_store
-from refvid.tasks.store import sqlite_writer
+from refvid.tasks.store import open_store, sqlite_writer
 from refvid.tasks.store.sqlite import SqliteStore
 from refvid.tasks.store.sqlite_writer import SqliteRunner
 from refvid.tasks.store.tasks import get_task, insert_task
@@ -64,5 +63,20 @@ async def test_a_lock_past_the_busy_timeout_fails_its_group_and_the_runner_recov
         assert store.get_task(tasks[0].id) is not None and store.get_task(tasks[1].id) is None
     finally:
         holder.close()
+        await runner.close()
+        store.close()
+
+
+async def test_a_closed_runner_writes_again_when_used_again(tmp_path: Path) -> None:
+    """An app whose lifespan ended may be started again (schemathesis does): `close` must not wedge writes."""
+    store = open_store(f"sqlite:///{tmp_path / 'refvid.db'}")
+    assert isinstance(store, SqliteStore)
+    runner = SqliteRunner(store)
+    try:
+        await runner.run(insert_task(make_task()))
+        await runner.close()
+        task = make_task()
+        assert (await asyncio.wait_for(runner.run(insert_task(task)), timeout=10))[1]
+    finally:
         await runner.close()
         store.close()

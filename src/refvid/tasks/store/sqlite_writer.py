@@ -36,7 +36,7 @@ class SqliteRunner:
         self._writing = False  # a batch is with the writer thread
         self._loop: asyncio.AbstractEventLoop | None = None
         self._batch_since: float | None = None  # when the writer thread began its current batch
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="refvid-sqlite-writer")
+        self._writer: ThreadPoolExecutor | None = None  # started on the first write, again after `close`
 
     async def run(self, op: Op[T]) -> T:
         if not op.write:
@@ -58,21 +58,25 @@ class SqliteRunner:
         if not batch:
             self._writing = False
             return
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="refvid-sqlite-writer")
         done = asyncio.wrap_future(self._writer.submit(self._commit, [op for op, _ in batch]))
         done.add_done_callback(lambda finished: self._answer(batch, finished))
 
     def _answer(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]],
                 finished: asyncio.Future[list[Outcome]]) -> None:
-        failure = finished.exception()
-        outcomes = [(False, failure)] * len(batch) if failure is not None else finished.result()
-        for (ok, value), (_, future) in zip(outcomes, batch, strict=True):
-            if future.done():  # its request went away; what it wrote stays written
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
-        self._hand_over()
+        try:
+            failure = StoreUnavailable("the write was abandoned") if finished.cancelled() else finished.exception()
+            outcomes = [(False, failure)] * len(batch) if failure is not None else finished.result()
+            for (ok, value), (_, future) in zip(outcomes, batch, strict=True):
+                if future.done():  # its request went away; what it wrote stays written
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        finally:
+            self._hand_over()  # whatever happened to this batch, the next one goes
 
     def _commit(self, ops: list[Op[Any]]) -> list[Outcome]:
         """On the writer thread: every op of the batch in one transaction, each in its own savepoint."""
@@ -100,4 +104,7 @@ class SqliteRunner:
         return {"write_lock_wait_s": round(waited_s, 1)} if waited_s > LOCKED_REPORT_S else {}
 
     async def close(self) -> None:
-        await asyncio.to_thread(self._writer.shutdown)
+        """Stop the writer thread once its batch is done (an app may be started again: a write starts a new one)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            await asyncio.to_thread(writer.shutdown)
