@@ -23,6 +23,7 @@ from refvid.tasks.store.ledger import credits_for_seconds
 from refvid.tasks.store.ops import AsyncRunner, Op, Steps, writing
 from refvid.tasks.store.tasks import (
     delete_task,
+    get_task,
     insert_task_steps,
     list_tasks,
     pending_created_at,
@@ -114,6 +115,8 @@ class TaskService:
         return stored, created
 
     async def get(self, owner: str, task_id: str) -> Task:
+        if self.store.answers_locally:  # read on the loop at once (SQLite): nothing to share, no turn to wait
+            return _owned(await self._run(get_task(task_id)), owner, task_id)
         return _owned(await self._task_reads.get(task_id), owner, task_id)
 
     async def list(self, owner: str, status: str | None, model: str | None, limit: int,

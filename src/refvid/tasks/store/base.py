@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import Any
 
 from refvid.tasks.migrations import MIGRATIONS
@@ -62,11 +62,6 @@ class StoreCore(ABC):
             if op.notify and self.notify_sql is not None:
                 q(self.notify_sql, ())
             return result
-
-    def write_batch(self) -> AbstractContextManager[None]:
-        """Several writes of this thread in one transaction, each still undone alone if it raises (SQLite).
-        Elsewhere each write keeps its own transaction."""
-        return nullcontext()
 
     def close(self) -> None:
         """Release connections."""

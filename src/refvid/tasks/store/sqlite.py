@@ -21,6 +21,13 @@ def sqlite_path(database_url: str) -> Path:
     return Path(database_url[len("sqlite:///"):])
 
 
+def query_on(conn: sqlite3.Connection) -> Query:
+    def query(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        return [dict(row) for row in conn.execute(sql, tuple(params)).fetchall()]
+
+    return query
+
+
 class SqliteStore(SqlStore):
     """Safe for many threads and processes on one machine. `synchronous=NORMAL` in WAL mode survives a
     process crash (kill -9) without losing committed transactions; only power loss can drop the last ones.
@@ -38,20 +45,25 @@ class SqliteStore(SqlStore):
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._write_lock = threading.RLock()
+        self.write_lock = threading.RLock()
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None,
-                                   check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            self._enable_wal(conn)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
+            conn = self._local.conn = self.connect()
+        return conn
+
+    def connect(self, busy_timeout_s: float | None = None) -> sqlite3.Connection:
+        """A configured connection of this store (closed with it); `busy_timeout_s` 0: a write that finds the
+        lock taken fails at once instead of waiting (the API's writer tries that on its event loop first)."""
+        timeout_s = self._busy_timeout_s if busy_timeout_s is None else busy_timeout_s
+        conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        self._enable_wal(conn)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            self._all.append(conn)
         return conn
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
@@ -73,29 +85,18 @@ class SqliteStore(SqlStore):
         own snapshot, exactly as on PostgreSQL (READ COMMITTED): no caller may count on more, since the code
         runs on both."""
         conn = self._conn()
-
-        def query(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-            return [dict(row) for row in conn.execute(sql, tuple(params)).fetchall()]
-
+        query = query_on(conn)
         if not write:  # autocommit statements, as on PostgreSQL (a task poll is one statement)
             yield query
             return
-        with self._atomic(conn):
+        with self.atomic(conn):
             yield query
 
     @contextmanager
-    def write_batch(self) -> Iterator[None]:
-        """One transaction around several writes of this thread, each of which still behaves as its own
-        transaction (a savepoint, rolled back alone if it raises): N creates pay for one COMMIT instead of N.
-        Nothing in it is durable, or visible to other connections, before the batch commits."""
-        with self._atomic(self._conn()):
-            yield
-
-    @contextmanager
-    def _atomic(self, conn: sqlite3.Connection) -> Iterator[None]:
+    def atomic(self, conn: sqlite3.Connection) -> Iterator[None]:
         """Under the write lock: a `BEGIN IMMEDIATE` transaction; or, inside one already open on this connection
-        (`write_batch`), a savepoint, undone alone on an exception."""
-        with self._write_lock:
+        (a batch of the API's writer, `sqlite_writer.py`), a savepoint, undone alone on an exception."""
+        with self.write_lock:
             nested = conn.in_transaction
             conn.execute("SAVEPOINT refvid_write" if nested else "BEGIN IMMEDIATE")
             try:
