@@ -9,6 +9,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -38,7 +39,8 @@ def test_a_write_lock_held_elsewhere_delays_creates_only(tmp_path: Path) -> None
             assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
             locked_at = time.monotonic()
             creates = [pool.submit(api.post, "/v1/videos/generations", json=create_body()) for _ in range(3)]
-            polls, health = [], []
+            polls: list[tuple[int, float, dict[str, Any]]] = []
+            health: list[tuple[int, float, dict[str, Any]]] = []
             while time.monotonic() - locked_at < HOLD_S - 0.5:
                 for path, seen in ((f"/v1/tasks/{known}", polls), ("/healthz", health)):
                     sent = time.monotonic()

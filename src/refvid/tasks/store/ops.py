@@ -17,6 +17,7 @@ taken in with `yield from`. An exception raised inside the steps rolls their tra
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -84,6 +85,23 @@ async def run_steps_async(query: Callable[[str, Sequence[Any]], Awaitable[Rows]]
     except StopIteration as done:
         result: T = done.value
         return result
+
+
+Outcome = tuple[bool, Any]
+"""(ok, result or exception) of one op in a group commit"""
+Queued = tuple[Op[Any], "asyncio.Future[Any]"]
+"""an op waiting for its group, and the future its caller awaits"""
+
+
+def settle(batch: Sequence[Queued], outcomes: Sequence[Outcome]) -> None:
+    """Answer each queued op of a committed (or failed) group with its own outcome."""
+    for (ok, value), (_, future) in zip(outcomes, batch, strict=True):
+        if future.done():  # its request went away; what it wrote stays written
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)
 
 
 class AsyncRunner(Protocol):

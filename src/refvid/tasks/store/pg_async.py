@@ -25,7 +25,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from refvid.errors import StoreUnavailable
-from refvid.tasks.store.ops import Op, Rows, Steps, Stmt, T, run_steps_async
+from refvid.tasks.store.ops import Op, Outcome, Queued, Rows, Steps, Stmt, T, run_steps_async, settle
 from refvid.tasks.store.postgres import (
     CONNECTION_KWARGS,
     RECONNECT_TIMEOUT_S,
@@ -36,7 +36,6 @@ from refvid.tasks.store.postgres import (
 )
 
 AsyncConnection = psycopg.AsyncConnection[dict[str, Any]]
-Outcome = tuple[bool, Any]  # (ok, result or exception)
 
 
 async def _outcome(attempt: Awaitable[Any]) -> Outcome:
@@ -85,7 +84,7 @@ class PgAsyncRunner:
         self._pool: AsyncConnectionPool[AsyncConnection] | None = None
         self._opening: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queued: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        self._queued: list[Queued] = []
         self._batches = 0  # write transactions in flight
         self._committing: set[asyncio.Future[None]] = set()
         self._max_batches = max(1, store.pool_size // 2)  # the other connections stay free for reads
@@ -122,7 +121,7 @@ class PgAsyncRunner:
             self._committing.add(committing)  # held until done (the loop keeps only a weak reference)
             committing.add_done_callback(self._committing.discard)
 
-    async def _commit(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]]) -> None:
+    async def _commit(self, batch: list[Queued]) -> None:
         """One transaction for every write of `batch` (and one NOTIFY); if any of them fails, the batch is rolled
         back and each write runs again alone, so that only the failing one fails. Then the next batch: the
         writes queued while this one ran."""
@@ -134,13 +133,7 @@ class PgAsyncRunner:
                 outcomes = [(False, exc)] * len(batch)
             except Exception:
                 outcomes = [await _outcome(self._guarded(self._run_alone(op))) for op, _ in batch]
-            for (ok, value), (_, future) in zip(outcomes, batch, strict=True):
-                if future.done():  # its request went away; what it wrote stays written
-                    continue
-                if ok:
-                    future.set_result(value)
-                else:
-                    future.set_exception(value)
+            settle(batch, outcomes)
         finally:
             self._batches -= 1
             if self._queued and self._batches < self._max_batches:

@@ -22,12 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from refvid.errors import StoreUnavailable
-from refvid.tasks.store.ops import Op, T, run_steps
+from refvid.tasks.store.ops import Op, Outcome, Queued, T, run_steps, settle
 from refvid.tasks.store.sqlite import SqliteStore, query_on
 
 #: a batch waiting this long (for another process's write lock) is reported by `/healthz`
 LOCKED_REPORT_S = 3.0
-Outcome = tuple[bool, Any]  # (ok, result or exception)
 
 
 class SqliteRunner:
@@ -35,7 +34,7 @@ class SqliteRunner:
 
     def __init__(self, store: SqliteStore):
         self.store = store
-        self._queued: list[tuple[Op[Any], asyncio.Future[Any]]] = []
+        self._queued: list[Queued] = []
         self._writing = False  # a batch is with the writer thread
         self._loop: asyncio.AbstractEventLoop | None = None
         self._batch_since: float | None = None  # when the writer thread began its current batch
@@ -75,7 +74,7 @@ class SqliteRunner:
             finally:
                 self.store.write_lock.release()
             if outcomes is not None:
-                self._settle(batch, outcomes)
+                settle(batch, outcomes)
                 self._hand_over()
                 return
         if self._writer is None:
@@ -83,23 +82,13 @@ class SqliteRunner:
         done = asyncio.wrap_future(self._writer.submit(self._commit, ops))
         done.add_done_callback(lambda finished: self._answer(batch, finished))
 
-    def _answer(self, batch: list[tuple[Op[Any], asyncio.Future[Any]]],
+    def _answer(self, batch: list[Queued],
                 finished: asyncio.Future[list[Outcome]]) -> None:
         try:
             failure = StoreUnavailable("the write was abandoned") if finished.cancelled() else finished.exception()
-            self._settle(batch, [(False, failure)] * len(batch) if failure is not None else finished.result())
+            settle(batch, [(False, failure)] * len(batch) if failure is not None else finished.result())
         finally:
             self._hand_over()  # whatever happened to this batch, the next one goes
-
-    @staticmethod
-    def _settle(batch: list[tuple[Op[Any], asyncio.Future[Any]]], outcomes: list[Outcome]) -> None:
-        for (ok, value), (_, future) in zip(outcomes, batch, strict=True):
-            if future.done():  # its request went away; what it wrote stays written
-                continue
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
 
     def _commit(self, ops: list[Op[Any]]) -> list[Outcome]:
         """On the writer thread: wait for the lock (up to the busy timeout), then write the batch."""
