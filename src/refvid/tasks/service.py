@@ -81,6 +81,7 @@ class TaskService:
     _readings: dict[tuple[str, ...], tuple[Any, float]] = field(default_factory=dict)  # see _recent
     _refreshing: dict[tuple[str, ...], asyncio.Future[None]] = field(default_factory=dict)
     _loop: asyncio.AbstractEventLoop | None = None
+    _reading_sets: dict[tuple[str, str, bool], Readings] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._task_reads = TaskReads(self._run)  # the polls of one loop turn share one read
@@ -167,12 +168,14 @@ class TaskService:
         """What `estimated_time` reads. The pending queue's creation times and the live workers are read at
         most once a second: every poll of a pending task needs its place in the queue, and counting the queue
         per poll grew with the queue; the worker count changes on a heartbeat's scale."""
-        engine, resolution = task.engine, task.spec.resolution
-        readings: Readings = [(("speed", engine, resolution), ESTIMATE_CACHE_S,
-                                    recent_speeds(engine, resolution))]
-        if task.status == TaskStatus.PENDING:
-            readings += [(("queue", engine), WORKERS_CACHE_S, pending_created_at(engine)),
-                         (("workers", engine), WORKERS_CACHE_S, live_workers(engine, LIVE_WORKER_S))]
+        engine, resolution, pending = task.engine, task.spec.resolution, task.status == TaskStatus.PENDING
+        readings = self._reading_sets.get((engine, resolution, pending))
+        if readings is None:  # built once per kind of task (ops are reusable): a poll allocates none
+            readings = [(("speed", engine, resolution), ESTIMATE_CACHE_S, recent_speeds(engine, resolution))]
+            if pending:
+                readings += [(("queue", engine), WORKERS_CACHE_S, pending_created_at(engine)),
+                             (("workers", engine), WORKERS_CACHE_S, live_workers(engine, LIVE_WORKER_S))]
+            self._reading_sets[(engine, resolution, pending)] = readings
         return readings
 
     def _recent(self, key: tuple[str, ...], max_age_s: float, op: Op[T]) -> T:
