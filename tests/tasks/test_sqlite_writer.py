@@ -80,3 +80,28 @@ async def test_a_closed_runner_writes_again_when_used_again(tmp_path: Path) -> N
     finally:
         await runner.close()
         store.close()
+
+
+async def test_the_writer_keeps_a_bounded_number_of_connections(tmp_path: Path) -> None:
+    """The writer's connections (one on the loop, one on its thread) are made once per runner and kept, while
+    the connections of threads close with them: many writes, some on the thread, and runner restarts leave
+    the count where the first write left it; the store's close() closes them all."""
+    store = open_store(f"sqlite:///{tmp_path / 'refvid.db'}")
+    assert isinstance(store, SqliteStore)
+    runner = SqliteRunner(store)
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # the next batch goes to the writer thread
+        waiting = asyncio.ensure_future(runner.run(insert_task(make_task())))
+        await asyncio.sleep(0.2)
+        holder.execute("COMMIT")
+        await asyncio.wait_for(waiting, timeout=10)
+    finally:
+        holder.close()
+    after_first = store.open_connections()
+    for _ in range(5):
+        await asyncio.gather(*(runner.run(insert_task(make_task())) for _ in range(20)))
+        await runner.close()  # the next write starts a new writer thread with the same connections
+    assert store.open_connections() == after_first <= 3  # the loop's reads, the writer's two
+    store.close()
+    assert store.open_connections() == 0
