@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     storage_url: str | None = Field(
         None, description="file:///path or s3://bucket/prefix; default: the data dir's blobs/ folder."
     )
-    database_pool_size: int = Field(10, ge=1, description="PostgreSQL connections pooled per process.")
+    database_pool_size: int = Field(10, ge=1, description="PostgreSQL connections per pool (an API process has two).")
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, R2, …); default: AWS.")
     s3_access_key_id: str | None = Field(None, description="S3 access key id (default: boto3's usual sources).")
     s3_secret_access_key: str | None = Field(None, description="S3 secret access key.")

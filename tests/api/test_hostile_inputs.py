@@ -131,7 +131,7 @@ async def test_full_disk_answers_507_and_reads_keep_working(api: httpx.AsyncClie
     def sqlite_full(*_: Any, **__: Any) -> None:
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(runtime.store, "insert_task", sqlite_full)
+    monkeypatch.setattr(runtime.store, "atomic", sqlite_full)  # the API's writer: BEGIN finds the disk full
     assert_envelope(await api.post("/v1/videos/generations", json=create_body()), 507, "insufficient_storage")
     assert (await api.get(f"/v1/tasks/{before['id']}")).status_code == 200
     assert (await api.get("/v1/tasks")).status_code == 200

@@ -18,17 +18,18 @@ from starlette.types import Scope
 from refvid.api.ark import routes as ark_routes
 from refvid.api.edge_asgi import WatchRequests
 from refvid.api.errors import error_response, install_error_handlers
-from refvid.api.group_commit import GroupCommit
 from refvid.api.limits import Limits
 from refvid.api.observability import install_observability
 from refvid.api.openai import routes as openai_routes
 from refvid.api.routes import files, results, tasks, videos, webhooks
 from refvid.api.routes import models as model_routes
 from refvid.api.routes.models import ModelStatus
+from refvid.api.store_calls import close_runner
 from refvid.config import Settings
 from refvid.contract import ModelOffer
 from refvid.runtime import Runtime
 from refvid.tasks.service import TaskService, UpstreamProbe
+from refvid.tasks.store import open_async_runner
 from refvid.version import __version__
 from refvid.webhooks.secrets import WebhookSecrets
 
@@ -72,16 +73,18 @@ def create_app(settings: Settings, runtime: Runtime, models: Mapping[str, ModelO
         finally:
             for service in reversed(started):
                 service.stop()
+            await close_runner(app.state)
 
     app = FastAPI(title="refvid", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.runtime = runtime
     app.state.models = dict(models)
     app.state.model_status = model_status  # live facts merged into GET /v1/models (upstream health, in flight)
-    app.state.service = TaskService(settings, runtime.store, runtime.blobs, runtime.waker, upstream=upstream)
+    app.state.store_runner = runner = open_async_runner(runtime.store)  # how routes call the store: store_calls
+    app.state.service = TaskService(settings, runtime.store, runtime.blobs, runtime.waker, upstream=upstream,
+                                    runner=runner)
     install_error_handlers(app)
     app.add_exception_handler(405, _method_not_allowed)
     app.state.limits = Limits(settings, runtime.store)
-    app.state.group_commit = GroupCommit(runtime.store)
     app.state.webhook_secrets = WebhookSecrets(runtime.store, settings.webhook_secret_grace_s)
     install_observability(app, settings, runtime)
     app.add_middleware(WatchRequests)  # the edge's deadlines and header limits need request boundaries

@@ -9,24 +9,19 @@ same parameters declared in its signature)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from refvid.api.errors import ApiError
 from refvid.api.limits import Limits
 from refvid.runtime import Runtime
-from refvid.tasks.model import Task
 from refvid.tasks.service import TaskService
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-P = ParamSpec("P")
-T = TypeVar("T")
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -82,35 +77,6 @@ def caller_of(request: Request) -> Caller:
 
 async def caller(request: Request) -> Caller:
     return caller_of(request)
-
-
-async def run_store(runtime: Runtime, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """Run a short store call (a read, or a create's one small write transaction): inline on the event loop
-    when the store answers from a local file without waiting on a network, else on the thread pool (PostgreSQL,
-    whose answers cross a socket). On SQLite a thread-pool hop costs more than the call: WAL readers never wait
-    for writers, and this process's writers queue on one lock (other processes' writes hold the file for
-    about a millisecond each). Long work (listing, deleting files, calls to providers) still uses the pool."""
-    if runtime.store.answers_locally:
-        return call(*args, **kwargs)
-    return await run_in_threadpool(call, *args, **kwargs)
-
-
-async def present_polled(caller: Caller, fetch: Callable[[], Task], present: Callable[[Task], ModelT], *,
-                         sync_upstream: bool) -> ModelT:
-    """A poll's answer, `present(fetch())`, read and built in one store call (one thread-pool hop on
-    PostgreSQL). With `sync_upstream`, a relayed task still processing is first refreshed from its provider,
-    on the thread pool, never on the event loop."""
-    service = caller.service
-
-    def read() -> ModelT | Task:
-        task = fetch()
-        return task if sync_upstream and service.may_sync_upstream(task) else present(task)
-
-    answer = await run_store(caller.runtime, read)
-    if isinstance(answer, Task):
-        task = await run_in_threadpool(service.sync_upstream, answer)  # asks the provider over the network
-        return await run_store(caller.runtime, present, task)
-    return answer
 
 
 _FLAG: TypeAdapter[bool] = TypeAdapter(bool)

@@ -23,11 +23,13 @@ from fastapi import Request
 from refvid.api.errors import ApiError
 from refvid.api.uploads import (
     MAX_UPLOAD_BYTES,
+    Upload,
     UploadSlots,
+    copy_upload,
     decode_base64_to,
     encoded_size_over,
+    record_uploads,
     request_base,
-    store_upload,
     temp_file,
 )
 from refvid.contract import MAX_BYTES, URL_FIELDS, MediaKind, format_mb
@@ -69,10 +71,12 @@ async def store_inline_media(spec: TaskSpec, owner: str, runtime: Runtime, reque
         return spec
     base = request_base(request, runtime)
 
-    def store_all() -> dict[str, str]:
-        return {param: _store_one(runtime, owner, base, param, url) for param, _, url in found}
+    def copy_all() -> dict[str, Upload]:
+        return {param: _copy_one(runtime, owner, base, param, url) for param, _, url in found}
 
-    stored = await UploadSlots.of(request).store(store_all)
+    uploads = await UploadSlots.of(request).store(copy_all)
+    await record_uploads(request, list(uploads.values()))
+    stored = {param: upload.file.url for param, upload in uploads.items()}
     changes: dict[str, Any] = {}
     for field in URL_FIELDS.values():
         urls = getattr(spec, field)
@@ -87,7 +91,7 @@ def payload_start(url: str) -> int:
     return url.find(",") + 1
 
 
-def _store_one(runtime: Runtime, owner: str, base: str, param: str, url: str) -> str:
+def _copy_one(runtime: Runtime, owner: str, base: str, param: str, url: str) -> Upload:
     payload, start = url, payload_start(url)
     if url.find("%", start) >= 0:  # percent-encoded base64 is still base64 (RFC 2397)
         payload, start = unquote(url[start:]), 0
@@ -99,7 +103,7 @@ def _store_one(runtime: Runtime, owner: str, base: str, param: str, url: str) ->
             raise ValidationFailed(f"{param}: the data: URL is not valid base64", code=exc.code or "",
                                    param=param) from exc
         name = param.replace("[", "-").rstrip("]")
-        return store_upload(runtime, owner, target, name, base, param=param, any_type=True).url
+        return copy_upload(runtime, owner, target, name, base, param=param, any_type=True)
     finally:
         target.unlink(missing_ok=True)
 

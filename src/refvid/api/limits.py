@@ -7,25 +7,27 @@
   `credit_budget` → 402 `insufficient_quota`. Failed and cancelled tasks give their credits back; deleting
   a task does not (the ledger keeps it).
 
-The checks at create and the insert run under one lock per key, so within a process they are exact; with
-N API processes a key may overshoot by at most N − 1 concurrent creates. 0 switches a limit off. The rate
+The checks at create run in the insert's own transaction, behind a per-key lock on PostgreSQL and SQLite's one
+writer elsewhere, so they are exact across API processes too. 0 switches a limit off. The rate
 limit is off by default (an operator opts into throttling); the open-task default is generous enough for
 bench/load.py (1000 concurrent creates).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from refvid.api.errors import ApiError
 from refvid.config import Settings
 from refvid.tasks.model import Task, TaskSpec
 from refvid.tasks.service import TaskService, credits_for
-from refvid.tasks.store import SqlStore, UsageStore
+from refvid.tasks.store import SqlStore
+from refvid.tasks.store.ledger import credits_used_steps
+from refvid.tasks.store.ops import Steps
+from refvid.tasks.store.usage import idempotent_task_exists_steps, open_tasks_steps
 
 OPEN_TASKS_RETRY_AFTER_S = 10
 
@@ -59,10 +61,8 @@ class Limits:
 
     def __init__(self, settings: Settings, store: SqlStore):
         self.settings = settings
-        self.usage = UsageStore(store)
+        self.store = store
         self.rate = RateLimiter(settings.rate_limit_per_minute)
-        self._owner_locks: dict[str, threading.Lock] = {}
-        self._locks_lock = threading.Lock()
 
     def check_rate(self, owner: str) -> None:
         """Take one of the key's tokens (every authenticated request does, see api/deps.py); 429 if none."""
@@ -72,41 +72,36 @@ class Limits:
                            "reached for this API key; retry later", "rate_limited",
                            headers={"Retry-After": str(max(1, math.ceil(wait_s)))})
 
-    def submit(self, service: TaskService, owner: str, spec: TaskSpec, engine: str, idempotency_key: str | None,
-               fingerprint: str, reserve_s: int | None = None) -> tuple[Task, bool]:
-        """`service.submit` behind the open-task and budget checks. A key whose Idempotency-Key is older
-        than `idempotency_ttl_s` is released first, so the same key makes a new task after the window; a
-        replay within the window is answered even at a limit (it creates nothing)."""
+    async def submit(self, service: TaskService, owner: str, spec: TaskSpec, engine: str,
+                     idempotency_key: str | None, fingerprint: str, reserve_s: int | None = None) -> tuple[Task, bool]:
+        """`service.submit` behind the open-task and budget checks, counted in the create's own transaction
+        (`_admission`). A replay within the Idempotency-Key window is answered even at a limit (it creates
+        nothing)."""
         settings = self.settings
-        if idempotency_key:
-            self.usage.release_idempotency_key(owner, idempotency_key, time.time() - settings.idempotency_ttl_s)
-        if not settings.max_open_tasks and not settings.credit_budget:
-            return service.submit(owner, spec, engine, idempotency_key, fingerprint, reserve_s)
-        with self._owner_lock(owner):
-            refusal = self._refusal(owner, credits_for(spec, reserve_s))
-            if refusal is not None and not (idempotency_key and self.usage.idempotent_task_exists(
-                    owner, idempotency_key, time.time() - settings.idempotency_ttl_s)):
-                raise refusal
-            return service.submit(owner, spec, engine, idempotency_key, fingerprint, reserve_s)
+        admit = None
+        if settings.max_open_tasks or settings.credit_budget:
+            admit = functools.partial(self._admission, owner, idempotency_key, credits_for(spec, reserve_s))
+        return await service.submit(owner, spec, engine, idempotency_key, fingerprint, reserve_s, admit=admit)
 
-    def _refusal(self, owner: str, credits: int) -> ApiError | None:
+    def _admission(self, owner: str, idempotency_key: str | None, credits: int) -> Steps[None]:
+        """Inside the create's write transaction, before its insert: refuse past a limit. The transaction first
+        takes the key's lock where the database runs writers side by side (PostgreSQL), so two creates of one
+        key never both pass the last free place; SQLite runs one write transaction at a time anyway."""
         settings = self.settings
-        if settings.max_open_tasks and self.usage.open_tasks(owner) >= settings.max_open_tasks:
-            return ApiError(429, f"this API key already has {settings.max_open_tasks} pending or processing "
-                            "tasks, the most allowed; wait for some to finish", "too_many_open_tasks",
-                            headers={"Retry-After": str(OPEN_TASKS_RETRY_AFTER_S)})
-        if settings.credit_budget:
-            used = self.usage.credits_used(owner, time.time() - settings.credit_budget_window_s)
+        if self.store.owner_lock_sql is not None:
+            yield self.store.owner_lock_sql, (owner,)
+        refusal = None
+        if settings.max_open_tasks and (yield from open_tasks_steps(owner)) >= settings.max_open_tasks:
+            refusal = ApiError(429, f"this API key already has {settings.max_open_tasks} pending or processing "
+                               "tasks, the most allowed; wait for some to finish", "too_many_open_tasks",
+                               headers={"Retry-After": str(OPEN_TASKS_RETRY_AFTER_S)})
+        elif settings.credit_budget:
+            used = yield from credits_used_steps(owner, time.time() - settings.credit_budget_window_s)
             if used + credits > settings.credit_budget:
                 days = settings.credit_budget_window_s / 86400
-                return ApiError(402, f"credit budget exhausted: this task needs {credits} credits and "
-                                f"{max(0, settings.credit_budget - used)} of {settings.credit_budget} remain "
-                                f"in the current {days:g}-day window", "insufficient_quota")
-        return None
-
-    @contextmanager
-    def _owner_lock(self, owner: str) -> Iterator[None]:
-        with self._locks_lock:
-            lock = self._owner_locks.setdefault(owner, threading.Lock())
-        with lock:
-            yield
+                refusal = ApiError(402, f"credit budget exhausted: this task needs {credits} credits and "
+                                   f"{max(0, settings.credit_budget - used)} of {settings.credit_budget} remain "
+                                   f"in the current {days:g}-day window", "insufficient_quota")
+        if refusal is not None and not (idempotency_key and (yield from idempotent_task_exists_steps(
+                owner, idempotency_key, time.time() - settings.idempotency_ttl_s))):
+            raise refusal

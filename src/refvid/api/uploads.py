@@ -2,9 +2,9 @@
 
 Three things here protect everyone else's requests from one client's uploads:
 
-- `store_upload` sniffs, stores and records one file; the routes (and `inline_media`) run it on a small pool
-  of their own, so copying 50 MB into the blob store never holds one of the threads that auth and every sync
-  route need.
+- `copy_upload` sniffs and stores one file; the routes (and `inline_media`) run it on a small pool of their
+  own, so copying 50 MB into the blob store never holds one of the threads that every sync route needs. Its
+  row is then recorded on the store runner, as every store call is (`record_uploads`, `api/store_calls.py`).
 - `UploadSlots` caps the uploads one key may have in flight (429 + `Retry-After` past it) and runs URL
   fetches on their own bounded pool: 48 slow `POST /v1/files/upload/url` from one key used to take 41 of the
   40 request threads and stall `/healthz` for everybody.
@@ -24,23 +24,26 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Request
 
 from refvid.api.errors import ApiError
 from refvid.api.present import base_url
 from refvid.api.schemas import FileObject
+from refvid.api.store_calls import store_op
 from refvid.config import Settings
 from refvid.contract import MIB, UPLOAD_MAX_BYTES, format_mb
 from refvid.media.fetch import Fetcher
 from refvid.media.probe import sniff
 from refvid.runtime import Runtime
 from refvid.storage.signing import signed_query
+from refvid.tasks.store.files import insert_files
 
 MAX_UPLOAD_BYTES = UPLOAD_MAX_BYTES
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp", "mp4": "video/mp4",
@@ -48,7 +51,7 @@ CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp",
 URL_FETCHES_PER_KEY = 8  # concurrent `upload/url` fetches one key may run; more answer 429
 BODY_UPLOADS_PER_KEY = 8  # concurrent multipart/base64 uploads one key may send; more answer 429
 URL_FETCH_THREADS = 32  # all keys together; a fetch waits for a free thread, never for a request thread
-STORE_THREADS = 2  # decoding, copying into the blob store and recording the row (CPU- and disk-bound)
+STORE_THREADS = 2  # decoding and copying into the blob store (CPU- and disk-bound)
 RETRY_AFTER_S = 2
 DECODE_SLICE_CHARS = 256 * 1024  # a multiple of 4
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -109,10 +112,24 @@ def temp_file(runtime: Runtime) -> Path:
     return Path(name)
 
 
-def store_upload(runtime: Runtime, owner: str, source: Path, name: str | None, base: str, *,
-                 param: str = "file", any_type: bool = False) -> FileObject:
-    """Sniff `source`, copy it into the blob store and record it; the upload's signed URL under `base`.
-    `any_type` keeps an unrecognised file (as `application/octet-stream`) for the worker to judge."""
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """A file copied into the blob store (`file`: its wire object), and the row that will record it."""
+
+    file: FileObject
+    row: dict[str, Any]
+
+
+async def record_uploads(request: Request, uploads: Sequence[Upload]) -> None:
+    """Record copied uploads' rows, in one write transaction (the file becomes readable by its URL)."""
+    if uploads:
+        await store_op(request, insert_files([upload.row for upload in uploads]))
+
+
+def copy_upload(runtime: Runtime, owner: str, source: Path, name: str | None, base: str, *,
+                param: str = "file", any_type: bool = False) -> Upload:
+    """Sniff `source` and copy it into the blob store; the upload's signed URL under `base` and its row (for
+    `record_uploads`). `any_type` keeps an unrecognised file (as `application/octet-stream`) for the worker."""
     with source.open("rb") as fh:
         fmt = sniff(fh.read(64))
     if fmt not in CONTENT_TYPES and not any_type:
@@ -126,12 +143,12 @@ def store_upload(runtime: Runtime, owner: str, source: Path, name: str | None, b
     now = time.time()
     expires_at = int(now + runtime.settings.upload_ttl_s)
     size = source.stat().st_size
-    runtime.store.insert_file({"id": file_id, "owner": owner, "filename": filename, "blob_key": key,
-                               "size_bytes": size, "content_type": content_type, "created_at": now,
-                               "expires_at": expires_at})
+    row = {"id": file_id, "owner": owner, "filename": filename, "blob_key": key, "size_bytes": size,
+           "content_type": content_type, "created_at": now, "expires_at": expires_at}
     path = f"/v1/files/{file_id}/{filename}"
     url = f"{base}{path}?{signed_query(runtime.signing_secret, path, expires_at)}"
-    return FileObject(id=file_id, filename=filename, url=url, size=size, created=int(now), expires_at=expires_at)
+    return Upload(FileObject(id=file_id, filename=filename, url=url, size=size, created=int(now),
+                             expires_at=expires_at), row)
 
 
 def decode_base64_to(data: str, target: Path, max_bytes: int, param: str, start: int = 0) -> int:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import hashlib
 import json
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -19,6 +20,19 @@ from refvid.storage.base import BlobStore
 from refvid.tasks.model import Task, TaskSpec, TaskStatus, new_task_id
 from refvid.tasks.store import SqlStore
 from refvid.tasks.store.ledger import credits_for_seconds
+from refvid.tasks.store.ops import AsyncRunner, Op, Steps, writing
+from refvid.tasks.store.tasks import (
+    delete_task,
+    get_task,
+    insert_task_steps,
+    list_tasks,
+    pending_created_at,
+    recent_speeds,
+    request_cancel,
+)
+from refvid.tasks.store.usage import release_idempotency_key_steps
+from refvid.tasks.store.workers import live_workers
+from refvid.tasks.task_reads import TaskReads
 from refvid.tasks.wakeup import Waker
 
 # Seconds of work per second of output before any history exists (then history replaces it).
@@ -26,6 +40,7 @@ DEFAULT_SPEED = {"compositor": 1.0, "diffusion": 30.0, "relay": 12.0, "upstream"
 ESTIMATE_CACHE_S = 5.0
 T = TypeVar("T")
 WORKERS_CACHE_S = 1.0  # live workers and the pending queue, as estimates read them
+LIVE_WORKER_S = 30.0  # a worker seen within this long counts as live
 
 # Asks a provider about a relayed task: upstream task id → True once the provider's task has left its queue
 # (it can no longer be cancelled), False while queued, None when the provider cannot be asked right now.
@@ -45,102 +60,161 @@ def credits_for(spec: TaskSpec, reserve_s: int | None = None) -> int:
     return credits_for_seconds(seconds, spec.resolution)
 
 
+Admission = Callable[[], Steps[None]]
+"""Checks run inside a create's write transaction before its insert (`api/limits.py`); they raise to refuse."""
+Reading = tuple[tuple[str, ...], float, Op[Any]]
+"""(cache key, seconds a value is reused, the operation that reads it)"""
+Readings = list[Reading]
+
+
 @dataclass
 class TaskService:
+    """The use cases run their store operations on `runner` (the API's event loop); `estimated_time` and
+    `sync_upstream` also serve threads (webhook rendering) and read on the calling thread."""
+
     settings: Settings
     store: SqlStore
     blobs: BlobStore
     waker: Waker
     upstream: UpstreamProbe | None = None
+    runner: AsyncRunner | None = None
     _readings: dict[tuple[str, ...], tuple[Any, float]] = field(default_factory=dict)  # see _recent
+    _refreshing: dict[tuple[str, ...], asyncio.Future[None]] = field(default_factory=dict)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _reading_sets: dict[tuple[str, str, bool], Readings] = field(default_factory=dict)
 
-    def submit(self, owner: str, spec: TaskSpec, engine: str, idempotency_key: str | None = None,
-               fingerprint: str | None = None, reserve_s: int | None = None) -> tuple[Task, bool]:
-        """Create a pending task (or return the one this idempotency key already made) and wake workers."""
+    def __post_init__(self) -> None:
+        self._task_reads = TaskReads(self._run)  # the polls of one loop turn share one read
+
+    async def _run(self, op: Op[T]) -> T:
+        if self.runner is None:
+            raise RuntimeError("this TaskService was built without an async runner (the API's)")
+        return await self.runner.run(op)
+
+    async def _run_and_wake(self, op: Op[T]) -> T:
+        """A write that changes the queue, then wake the workers: through the database in the same transaction
+        where it can (PostgreSQL NOTIFY), else by the waker once it committed."""
+        result = await self._run(op.notifying())
+        if self.store.notify_sql is None:
+            self.waker.notify()
+        return result
+
+    async def submit(self, owner: str, spec: TaskSpec, engine: str, idempotency_key: str | None = None,
+                     fingerprint: str | None = None, reserve_s: int | None = None,
+                     admit: Admission | None = None) -> tuple[Task, bool]:
+        """Create a pending task (or return the one this idempotency key already made) and wake workers. An
+        Idempotency-Key older than `idempotency_ttl_s` is released first, so the same key makes a new task after
+        the window; `admit` runs next, in the same transaction."""
         task = Task(id=new_task_id(), owner=owner, spec=spec, engine=engine, idempotency_key=idempotency_key,
                     request_hash=fingerprint, credits=credits_for(spec, reserve_s))
-        stored, created = self.store.insert_task(task)
+        expired_before = time.time() - self.settings.idempotency_ttl_s
+        op = writing(_submit_steps)(task, expired_before, admit)
+        stored, created = await self._run_and_wake(op)
         if not created and stored.request_hash != fingerprint:
             raise Conflict("this Idempotency-Key was already used with a different request body",
                            code="idempotency_key_reused")
-        if created:
-            self.waker.notify()
         return stored, created
 
-    def get(self, owner: str, task_id: str) -> Task:
-        task = self.store.get_task(task_id)
-        if task is None or task.owner != owner:
-            raise NotFound(f"task {task_id} not found", code="task_not_found")
-        return task
+    async def get(self, owner: str, task_id: str) -> Task:
+        if self.store.answers_locally:  # read on the loop at once (SQLite): nothing to share, no turn to wait
+            return _owned(await self._run(get_task(task_id)), owner, task_id)
+        return _owned(await self._task_reads.get(task_id), owner, task_id)
 
-    def list(self, owner: str, status: str | None, model: str | None, limit: int,
-             after: str | None, oldest_first: bool = False) -> tuple[list[Task], bool]:
+    async def list(self, owner: str, status: str | None, model: str | None, limit: int,
+                   after: str | None, oldest_first: bool = False) -> tuple[list[Task], bool]:
         cursor = None
         if after:
             try:
-                cursor = self.get(owner, after)
+                cursor = await self.get(owner, after)
             except NotFound as exc:
                 raise ValidationFailed(f"after: no task {after!r} to continue from (use a last_id you received)",
                                        code="invalid_after", param="after") from exc
-        return self.store.list_tasks(owner, status, model, limit, cursor, oldest_first)
+        return await self._run(list_tasks(owner, status, model, limit, cursor, oldest_first))
 
-    def cancel(self, owner: str, task_id: str) -> Task:
-        task = self.get(owner, task_id)
+    async def cancel(self, owner: str, task_id: str) -> Task:
+        task = await self.get(owner, task_id)
         if task.status == TaskStatus.PROCESSING and task.cancel_requested:
             return task  # already on its way out; cancelling twice is not an error
         if task.status == TaskStatus.PROCESSING and not task.cancellable:
             raise Conflict(f"task {task_id} can no longer be cancelled (the provider is already generating it)",
                            code="task_not_cancellable")
-        cancelled = self.store.request_cancel(task_id)
-        self.waker.notify()  # the running worker notices at once
-        return cancelled
+        return await self._run_and_wake(request_cancel(task_id))  # the running worker notices at once
 
-    def delete(self, owner: str, task_id: str) -> Task:
-        self.get(owner, task_id)
-        task = self.store.delete_task(task_id)
-        self.blobs.delete_prefix(f"results/{task_id}/")
+    async def delete(self, owner: str, task_id: str) -> Task:
+        await self.get(owner, task_id)
+        task = await self._run(delete_task(task_id))
+        await asyncio.to_thread(self.blobs.delete_prefix, f"results/{task_id}/")  # files: disk or network
         return task
 
+    # -- estimates ----------------------------------------------------------------------------------
     def estimated_time(self, task: Task) -> int:
         """Seconds to completion: recent speed of this engine at this size × output length, plus the
-        queue ahead shared among the live workers."""
+        queue ahead shared among the live workers. Its readings are kept a while (`_recent`); the API
+        refreshes them on its loop first (`refresh_estimates`), so this reads the store only on other threads."""
         if task.status.is_terminal():
             return 0
+        readings = [self._recent(key, max_age_s, op) for key, max_age_s, op in self._readings_for(task)]
+        history = readings[0]
+        speed = statistics.median(history) if history else DEFAULT_SPEED.get(task.engine, 5.0)
         seconds = task.spec.duration if task.spec.duration > 0 else 5
-        one_task = self._speed(task.engine, task.spec.resolution) * seconds + 1.0
+        one_task = speed * seconds + 1.0
         if task.status == TaskStatus.PROCESSING:
             return max(1, math.ceil(one_task * (1 - task.progress / 100)))
-        ahead = bisect.bisect_left(self._pending_queue(task.engine), task.created_at)
-        return max(1, math.ceil(one_task * (1 + ahead / self._live_workers(task.engine))))
+        queue, workers = readings[1], max(1, int(readings[2]))
+        ahead = bisect.bisect_left(queue, task.created_at)
+        return max(1, math.ceil(one_task * (1 + int(ahead) / workers)))
 
-    def _pending_queue(self, engine: str) -> Sequence[float]:
-        """The creation times of `engine`'s pending tasks, read at most once a second: every poll of a
-        pending task needs its place in the queue, and counting the queue per poll grew with the queue."""
-        return self._recent(("queue", engine), WORKERS_CACHE_S, lambda: self.store.pending_created_at(engine))
+    def _readings_for(self, task: Task) -> Readings:
+        """What `estimated_time` reads. The pending queue's creation times and the live workers are read at
+        most once a second: every poll of a pending task needs its place in the queue, and counting the queue
+        per poll grew with the queue; the worker count changes on a heartbeat's scale."""
+        engine, resolution, pending = task.engine, task.spec.resolution, task.status == TaskStatus.PENDING
+        readings = self._reading_sets.get((engine, resolution, pending))
+        if readings is None:  # built once per kind of task (ops are reusable): a poll allocates none
+            readings = [(("speed", engine, resolution), ESTIMATE_CACHE_S, recent_speeds(engine, resolution))]
+            if pending:
+                readings += [(("queue", engine), WORKERS_CACHE_S, pending_created_at(engine)),
+                             (("workers", engine), WORKERS_CACHE_S, live_workers(engine, LIVE_WORKER_S))]
+            self._reading_sets[(engine, resolution, pending)] = readings
+        return readings
 
-    def _live_workers(self, engine: str) -> int:
-        """Live workers of `engine`, read at most once a second: the count changes on a heartbeat's scale,
-        while every poll of a pending task asks for it."""
-        return self._recent(("workers", engine), WORKERS_CACHE_S,
-                            lambda: max(1, self.store.live_workers(engine, within_s=30.0)))
-
-    def _speed(self, engine: str, resolution: str) -> float:
-        def read() -> float:
-            history = self.store.recent_speeds(engine, resolution)
-            return statistics.median(history) if history else DEFAULT_SPEED.get(engine, 5.0)
-
-        return self._recent(("speed", engine, resolution), ESTIMATE_CACHE_S, read)
-
-    def _recent(self, key: tuple[str, ...], max_age_s: float, read: Callable[[], T]) -> T:
-        """`read()`, reused for `max_age_s` under `key`: the store is asked once per interval, not per poll."""
+    def _recent(self, key: tuple[str, ...], max_age_s: float, op: Op[T]) -> T:
+        """The result of `op`, reused for `max_age_s` under `key`: the store is asked once per interval, not per
+        poll."""
         cached = self._readings.get(key)
         now = time.monotonic()
-        if cached and now - cached[1] < max_age_s:
+        if cached and (now - cached[1] < max_age_s or key in self._refreshing):  # the loop is reading it anew
             value: T = cached[0]
             return value
-        value = read()
+        value = self.store.run(op)
         self._readings[key] = (value, now)
         return value
+
+    async def refresh_estimates(self, task: Task) -> None:
+        """Bring `estimated_time`'s readings for `task` up to date on the event loop. One read per key at a
+        time: while it runs, other polls go on with the value it replaces."""
+        if task.status.is_terminal():
+            return
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # a new loop (tests drive apps on several): its reads in flight are gone
+            self._loop, self._refreshing = loop, {}
+        now = time.monotonic()
+        for key, max_age_s, op in self._readings_for(task):
+            cached = self._readings.get(key)
+            if cached and now - cached[1] < max_age_s:
+                continue
+            refreshing = self._refreshing.get(key)
+            if refreshing is None:
+                refreshing = self._refreshing[key] = asyncio.ensure_future(self._refresh(key, op))
+            if cached is None:
+                await asyncio.shield(refreshing)
+
+    async def _refresh(self, key: tuple[str, ...], op: Op[Any]) -> None:
+        try:
+            value = await self._run(op)
+            self._readings[key] = (value, time.monotonic())
+        finally:
+            self._refreshing.pop(key, None)
 
     def may_sync_upstream(self, task: Task) -> bool:
         """Whether `sync_upstream` could change how `task` is shown (a relayed task still processing)."""
@@ -167,3 +241,20 @@ class TaskService:
         if left_queue and current.cancellable:
             return current.with_(cancellable=False)
         return current
+
+
+def _owned(task: Task | None, owner: str, task_id: str) -> Task:
+    """The caller's task; another key's is as missing as one that never existed."""
+    if task is None or task.owner != owner:
+        raise NotFound(f"task {task_id} not found", code="task_not_found")
+    return task
+
+
+def _submit_steps(task: Task, expired_before: float, admit: Admission | None) -> Steps[tuple[Task, bool]]:
+    """A create's one transaction: release the caller's Idempotency-Key if its window is over, admit (limits),
+    insert."""
+    if task.idempotency_key:
+        yield from release_idempotency_key_steps(task.owner, task.idempotency_key, expired_before)
+    if admit is not None:
+        yield from admit()
+    return (yield from insert_task_steps(task))

@@ -32,13 +32,12 @@ from refvid.api.deps import (
     RuntimeDep,
     caller_of,
     json_response,
-    present_polled,
 )
-from refvid.api.group_commit import GroupCommit
 from refvid.api.head import add_head_route
 from refvid.api.inline_media import store_inline_media
 from refvid.api.limits import Limits
 from refvid.api.present import base_url
+from refvid.api.store_calls import present_polled
 from refvid.contract import (
     ARK_DEFAULT_PAGE_SIZE,
     ARK_LIST_WINDOW_S,
@@ -78,9 +77,7 @@ async def create_task(request: Request) -> Response:
     limits: Limits = request.app.state.limits  # open tasks and credit budget, as in the FoxAPI dialect
     spec, offer = submission.spec, submission.offer
     reserve_s = offer.reserved_seconds(spec.duration, spec.has_timed_references)
-    commits: GroupCommit = request.app.state.group_commit  # durable before the answer
-    task, _ = await commits.run(limits.submit, service, owner, spec, offer.engine, None,
-                                request_fingerprint(body), reserve_s)
+    task, _ = await limits.submit(service, owner, spec, offer.engine, None, request_fingerprint(body), reserve_s)
     return json_response(ArkTaskId(id=task.id))
 
 
@@ -94,14 +91,14 @@ async def get_task(request: Request) -> Response:
     task_id: str = request.path_params["task_id"]
     runtime, service = caller.runtime, caller.service
     base = base_url(request, runtime)
-    answer = await present_polled(caller, lambda: _owned(service, caller.owner, task_id),
+    answer = await present_polled(service, _owned(service, caller.owner, task_id),
                                   lambda task: present_ark_task(task, base, runtime), sync_upstream=True)
     return json_response(answer, exclude_none=True)
 
 
 @router.get(TASKS, response_model=ArkTaskList, response_model_exclude_none=True,
             summary="List video generation tasks (Ark), newest first", responses=_errors(400, 401, 429))
-def list_tasks(
+async def list_tasks(
     request: Request, caller: CallerDep,
     page_num: Annotated[int, Query(ge=1, le=ARK_MAX_PAGE_SIZE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=ARK_MAX_PAGE_SIZE)] = ARK_DEFAULT_PAGE_SIZE,
@@ -111,7 +108,7 @@ def list_tasks(
 ) -> ArkTaskList:
     if status is not None and status not in ARK_STATUSES:
         raise invalid("filter.status", f"{status!r} is not one of {', '.join(ARK_STATUSES)}.")
-    matching = _matching(caller.service, caller.owner, status, model, task_ids or [])
+    matching = await _matching(caller.service, caller.owner, status, model, task_ids or [])
     page = matching[(page_num - 1) * page_size: page_num * page_size]
     base = base_url(request, caller.runtime)
     return ArkTaskList(items=[present_ark_task(t, base, caller.runtime) for t in page], total=len(matching))
@@ -119,19 +116,19 @@ def list_tasks(
 
 @router.delete(f"{TASKS}/{{task_id}}", summary="Cancel a queued task or delete a finished one (Ark)",
                responses=_errors(400, 401, 404, 429))
-def delete_task(task_id: str, caller: CallerDep) -> dict[str, str]:
+async def delete_task(task_id: str, caller: CallerDep) -> dict[str, str]:
     """As Ark: queued → cancelled; succeeded, failed, expired → deleted with its files; running and
     cancelled tasks can be neither (400). Answers `{}`."""
     owner, service = caller.owner, caller.service
-    task = _owned(service, owner, task_id)
+    task = await _owned(service, owner, task_id)
     status = ark_status(task)
     if status == "queued":
         try:
-            service.cancel(owner, task_id)
+            await service.cancel(owner, task_id)
         except Conflict as exc:  # it started meanwhile
             raise invalid("id", f"task {task_id} is running and cannot be cancelled or deleted.") from exc
     elif status in ("succeeded", "failed", "expired"):
-        service.delete(owner, task_id)
+        await service.delete(owner, task_id)
     else:
         raise invalid("id", f"a {status} task cannot be cancelled or deleted.")
     return {}
@@ -154,15 +151,15 @@ def get_last_frame(task_id: str, runtime: RuntimeDep, expires: str | None = None
 add_head_route(router, "/api/v3/results/{task_id}/last_frame.png", get_last_frame)
 
 
-def _owned(service: TaskService, owner: str, task_id: str) -> Task:
+async def _owned(service: TaskService, owner: str, task_id: str) -> Task:
     """The caller's task; Ark's 404 for a missing task or another key's."""
     try:
-        return service.get(owner, task_id)
+        return await service.get(owner, task_id)
     except NotFound as exc:
         raise not_found(task_id) from exc
 
 
-def _matching(service: TaskService, owner: str, status: ArkStatus | None, model: str | None,
+async def _matching(service: TaskService, owner: str, status: ArkStatus | None, model: str | None,
               task_ids: list[str]) -> list[Task]:
     """Every task of the last 7 days that passes the filters, newest first. `filter.model` matches the model
     id exactly as the task was created with (in either dialect), as Ark matches its endpoint ids."""
@@ -174,7 +171,7 @@ def _matching(service: TaskService, owner: str, status: ArkStatus | None, model:
         found = []
         for task_id in dict.fromkeys(task_ids):
             try:
-                found.append(service.get(owner, task_id))
+                found.append(await service.get(owner, task_id))
             except NotFound:
                 continue
         return sorted(filter(keep, found), key=lambda t: (t.created_at, t.id), reverse=True)
@@ -184,7 +181,7 @@ def _matching(service: TaskService, owner: str, status: ArkStatus | None, model:
     matching: list[Task] = []
     after: str | None = None
     while True:
-        batch, more = service.list(owner, stored, store_model, _SCAN_BATCH, after)
+        batch, more = await service.list(owner, stored, store_model, _SCAN_BATCH, after)
         recent = [t for t in batch if t.created_at >= cutoff]
         matching += filter(keep, recent)
         if not more or len(recent) < len(batch) or not batch:

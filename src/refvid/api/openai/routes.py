@@ -14,10 +14,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
-from refvid.api.deps import CallerDep, caller_of, json_response, present_polled
-from refvid.api.group_commit import GroupCommit
+from refvid.api.deps import CallerDep, caller_of, json_response
 from refvid.api.inline_media import store_inline_media
 from refvid.api.limits import Limits
 from refvid.api.openai.errors import OpenAIError, OpenAIRoute, invalid, not_found
@@ -27,7 +25,8 @@ from refvid.api.openai.present import has_video, present_video
 from refvid.api.openai.schemas import OpenAIErrorResponse, OpenAIVideo, OpenAIVideoDeleted, OpenAIVideoList
 from refvid.api.present import base_url
 from refvid.api.routes.results import blob_response
-from refvid.api.uploads import CONTENT_TYPES, UploadSlots, store_upload
+from refvid.api.store_calls import blocking, present_fresh, present_polled
+from refvid.api.uploads import CONTENT_TYPES, UploadSlots, copy_upload, record_uploads
 from refvid.contract import OPENAI_DEFAULT_PAGE_SIZE, OPENAI_MAX_PAGE_SIZE, OPENAI_VARIANTS, MediaKind
 from refvid.errors import Conflict, NotFound
 from refvid.media.probe import sniff
@@ -67,13 +66,8 @@ async def create_video(request: Request) -> Response:
     offer = submission.offer
     reserve_s = offer.reserved_seconds(spec.duration, spec.has_timed_references)
     fingerprint = request_fingerprint(form.request.model_dump(mode="json"))
-
-    def submit() -> OpenAIVideo:  # written and presented in one store call
-        task, _ = limits.submit(service, owner, spec, offer.engine, None, fingerprint, reserve_s)
-        return present_video(task, runtime, service)
-
-    commits: GroupCommit = request.app.state.group_commit
-    return _answer(await commits.run(submit))  # durable before the answer
+    task, _ = await limits.submit(service, owner, spec, offer.engine, None, fingerprint, reserve_s)  # durable
+    return _answer(await present_fresh(service, task, lambda t: present_video(t, runtime, service)))
 
 
 @router.get(f"{VIDEOS}/{{video_id}}", response_model=OpenAIVideo, summary="Retrieve a video (OpenAI shape)",
@@ -81,11 +75,11 @@ async def create_video(request: Request) -> Response:
             openapi_extra={"parameters": [{"name": "video_id", "in": "path", "required": True,
                                            "schema": {"type": "string", "title": "Video Id"}}]})
 async def retrieve_video(request: Request) -> Response:
-    """Polled (`create_and_poll`), so built like the other dialects' GET: one store call, no dependency."""
+    """Polled (`create_and_poll`), so built like the other dialects' GET (`present_polled`), no dependency."""
     caller = caller_of(request)
     video_id: str = request.path_params["video_id"]
     runtime, service = caller.runtime, caller.service
-    video = await present_polled(caller, lambda: _owned(service, caller.owner, video_id),
+    video = await present_polled(service, _owned(service, caller.owner, video_id),
                                  lambda task: present_video(task, runtime, service), sync_upstream=True)
     return _answer(video)
 
@@ -97,30 +91,28 @@ async def list_videos(caller: CallerDep, after: str | None = None,
                       order: Literal["asc", "desc"] = "desc") -> Response:
     """Newest first (`order=desc`) or oldest first; `after` is the last id of the previous page."""
     runtime, service = caller.runtime, caller.service
-
-    def page() -> OpenAIVideoList:
-        tasks, more = service.list(caller.owner, None, None, limit, after, oldest_first=order == "asc")
-        data = [present_video(task, runtime, service) for task in tasks]
-        return OpenAIVideoList(data=data, first_id=data[0].id if data else None,
-                               last_id=data[-1].id if data else None, has_more=more)
-
-    return json_response(await run_in_threadpool(page))  # up to 100 tasks: keep the loop free
+    tasks, more = await service.list(caller.owner, None, None, limit, after, oldest_first=order == "asc")
+    data = [await present_fresh(service, task, lambda t: present_video(t, runtime, service)) for task in tasks]
+    return json_response(OpenAIVideoList(data=data, first_id=data[0].id if data else None,
+                                         last_id=data[-1].id if data else None, has_more=more))
 
 
 @router.get(f"{VIDEOS}/{{video_id}}/content", summary="Download a video's MP4 or thumbnail (OpenAI shape)",
             responses={200: {"content": {"video/mp4": {}, "image/jpeg": {}}}, **_errors(400, 401, 404, 429)})
-def download_content(video_id: str, caller: CallerDep, variant: str = "video") -> Response:
+async def download_content(video_id: str, caller: CallerDep, variant: str = "video") -> Response:
     """The bytes themselves (the SDK's `download_content` returns the body it gets), Range-capable; from S3
     a redirect to a presigned URL, which the SDK follows without sending its key there."""
     if variant not in OPENAI_VARIANTS:
         raise invalid("variant", f"variant {variant[:40]!r} is not offered; use one of {', '.join(OPENAI_VARIANTS)}")
-    task = _owned(caller.service, caller.owner, video_id)
+    service = caller.service
+    task = await _owned(service, caller.owner, video_id)
     if not has_video(task):
-        raise OpenAIError(404, f"video {video_id} is {present_video(task, caller.runtime, caller.service).status}"
+        shown = await present_fresh(service, task, lambda t: present_video(t, caller.runtime, service))
+        raise OpenAIError(404, f"video {video_id} is {shown.status}"
                                "; its content is served once it has completed", "video_not_ready", "video_id")
     field, name = _CONTENT_NAMES[variant]
     key = (task.result or {}).get(field)
-    served = blob_response(caller.runtime, key, name) if key else None
+    served = await blocking(blob_response, caller.runtime, key, name) if key else None  # S3: a network call
     if served is None:
         raise OpenAIError(404, f"video {video_id} has no {variant}", "content_not_found", "variant")
     return served
@@ -128,20 +120,20 @@ def download_content(video_id: str, caller: CallerDep, variant: str = "video") -
 
 @router.delete(f"{VIDEOS}/{{video_id}}", response_model=OpenAIVideoDeleted, summary="Delete a video (OpenAI shape)",
                responses=_errors(400, 401, 404, 409, 429))
-def delete_video(video_id: str, caller: CallerDep) -> OpenAIVideoDeleted:
+async def delete_video(video_id: str, caller: CallerDep) -> OpenAIVideoDeleted:
     """A finished video is deleted with its files; a queued one is cancelled and deleted; one being rendered
     is asked to stop and answers 409 until it has (a local engine stops within about two seconds)."""
     owner, service = caller.owner, caller.service
-    task = _owned(service, owner, video_id)
+    task = await _owned(service, owner, video_id)
     if not task.status.is_terminal():
         try:
-            task = service.cancel(owner, video_id)
+            task = await service.cancel(owner, video_id)
         except Conflict as exc:
             raise OpenAIError(409, exc.message, exc.code, "video_id") from exc
     if task.status == TaskStatus.PROCESSING:
         raise OpenAIError(409, f"video {video_id} is being rendered: it was asked to stop; delete it again in a "
                                "moment", "video_in_progress", "video_id", headers={"Retry-After": "1"})
-    service.delete(owner, video_id)
+    await service.delete(owner, video_id)
     return OpenAIVideoDeleted(id=video_id)
 
 
@@ -164,10 +156,10 @@ for _path, _method, _feature in (("/v1/videos/{video_id}/remix", "POST", "remixe
     router.add_api_route(_path, _unsupported(_feature), methods=[_method], include_in_schema=False)
 
 
-def _owned(service: TaskService, owner: str, video_id: str) -> Task:
+async def _owned(service: TaskService, owner: str, video_id: str) -> Task:
     """The caller's task; this dialect's 404 for a missing task or another key's."""
     try:
-        return service.get(owner, video_id)
+        return await service.get(owner, video_id)
     except NotFound as exc:
         raise not_found(video_id) from exc
 
@@ -194,8 +186,10 @@ async def _with_upload(spec: TaskSpec, form: CreateForm, owner: str, runtime: Ru
     if form.file is None:
         return spec
     base, file = base_url(request, runtime), form.file
-    stored = await UploadSlots.of(request).store(
-        lambda: store_upload(runtime, owner, file, form.filename, base, param=FILE_FIELD))
+    upload = await UploadSlots.of(request).store(
+        lambda: copy_upload(runtime, owner, file, form.filename, base, param=FILE_FIELD))
+    await record_uploads(request, [upload])
+    stored = upload.file
 
     def swap(urls: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(stored.url if url == UPLOAD_PLACEHOLDER else url for url in urls)

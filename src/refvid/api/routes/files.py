@@ -19,20 +19,24 @@ from refvid.api.head import add_head_route
 from refvid.api.inline_media import payload_start
 from refvid.api.multipart_stream import receive_multipart
 from refvid.api.schemas import FileObject, UploadBase64Request, UploadUrlRequest
+from refvid.api.store_calls import store_op
 from refvid.api.uploads import (
     BODY_UPLOADS_PER_KEY,
     MAX_UPLOAD_BYTES,
     URL_FETCHES_PER_KEY,
+    Upload,
     UploadSlots,
+    copy_upload,
     decode_base64_to,
     drain_body,
+    record_uploads,
     request_base,
-    store_upload,
     temp_file,
     too_large,
 )
 from refvid.errors import ReferenceFailure
 from refvid.storage.signing import verify
+from refvid.tasks.store.files import get_file
 
 router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
 BASE64_BODY_BYTES = MAX_UPLOAD_BYTES * 4 // 3 + 64 * 1024  # base64 of the largest upload, plus JSON
@@ -56,7 +60,9 @@ async def upload_stream(request: Request, caller: CallerDep) -> FileObject:
             upload = await receive_multipart(request, target, MAX_UPLOAD_BYTES)
             name = upload.fields.get("file_name") or upload.filename
             base = request_base(request, runtime)
-            return await slots.store(lambda: store_upload(runtime, owner, target, name, base))
+            copied = await slots.store(lambda: copy_upload(runtime, owner, target, name, base))
+            await record_uploads(request, [copied])
+            return copied.file
         finally:
             target.unlink(missing_ok=True)
 
@@ -73,15 +79,17 @@ async def upload_base64(request: Request, caller: CallerDep) -> FileObject:
         start = payload_start(data) if data.startswith("data:") else 0
         base = request_base(request, runtime)
 
-        def decode_and_store() -> FileObject:
+        def decode_and_copy() -> Upload:
             target = temp_file(runtime)
             try:
                 decode_base64_to(data, target, MAX_UPLOAD_BYTES, "file_data", start)
-                return store_upload(runtime, owner, target, req.file_name, base)
+                return copy_upload(runtime, owner, target, req.file_name, base)
             finally:
                 target.unlink(missing_ok=True)
 
-        return await slots.store(decode_and_store)
+        upload = await slots.store(decode_and_copy)
+    await record_uploads(request, [upload])
+    return upload.file
 
 
 @router.post("/v1/files/upload/url", response_model=FileObject, responses=ERRORS, summary="Upload from a URL",
@@ -96,29 +104,31 @@ async def upload_url(request: Request, caller: CallerDep) -> FileObject:
     async with slots.slot(owner, "url", URL_FETCHES_PER_KEY):
         target = temp_file(runtime)
 
-        def fetch_and_store() -> FileObject:
+        def fetch_and_copy() -> Upload:
             try:
                 slots.fetcher(runtime.settings).fetch(req.url, target, label="url", max_bytes=MAX_UPLOAD_BYTES)
             except ReferenceFailure as exc:
                 status = 413 if exc.code == "reference_too_large" else 422
                 raise ApiError(status, exc.message, exc.code, "url") from exc
             name = req.file_name or Path(req.url.split("?")[0]).name
-            return store_upload(runtime, owner, target, name, base, param="url")
+            return copy_upload(runtime, owner, target, name, base, param="url")
 
         try:
-            return await slots.fetch(fetch_and_store)
+            upload = await slots.fetch(fetch_and_copy)
         finally:
             target.unlink(missing_ok=True)
+    await record_uploads(request, [upload])
+    return upload.file
 
 
 @router.get("/v1/files/{file_id}/{name}", summary="Download an upload (signed URL)",
             responses={200: {"content": {"application/octet-stream": {}}}, 403: {}, 404: {}, 410: {}})
-def get_upload(file_id: str, name: str, runtime: RuntimeDep, expires: str | None = None,
+async def get_upload(file_id: str, name: str, request: Request, runtime: RuntimeDep, expires: str | None = None,
                sig: str | None = None) -> Response:
     state = verify(runtime.signing_secret, f"/v1/files/{file_id}/{name}", expires, sig)
     if state != "ok":
         raise ApiError(403 if state == "invalid" else 410, f"{state} file URL", f"url_{state}")
-    row = runtime.store.get_file(file_id)
+    row = await store_op(request, get_file(file_id))
     if row is None or row["filename"] != name or float(row["expires_at"]) < time.time():
         raise ApiError(404, f"file {file_id} not found", "file_not_found")
     local = runtime.blobs.local_path(row["blob_key"])

@@ -8,11 +8,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from refvid import catalog
-from refvid.api.deps import CallerDep, RuntimeDep
+from refvid.api.deps import CallerDep
 from refvid.api.errors import documented_errors
 from refvid.api.head import add_head_route, headers_only
 from refvid.api.schemas import ModelList, ModelObject
+from refvid.api.store_calls import runner_of, store_op
 from refvid.contract import COMMON_INPUTS, MODE_INPUTS, ModelOffer
+from refvid.tasks.store.base import ping
 
 #: upstream name → live facts about it (health, jobs in flight), asked per `GET /v1/models` (off the event loop)
 ModelStatus = Callable[[], Mapping[str, Mapping[str, object]]]
@@ -50,10 +52,14 @@ def _model_object(offer: ModelOffer, live: Mapping[str, Mapping[str, object]]) -
 
 
 @router.get("/healthz", include_in_schema=False)
-def healthz(request: Request, runtime: RuntimeDep) -> Response:
-    """200 once the database answers (HEAD too: load balancers and uptime checks ask with it)."""
-    runtime.store.count_by_status()
-    return headers_only(request, JSONResponse({"status": "ok"}))
+async def healthz(request: Request) -> Response:
+    """200 once the database answers (503 while it does not; HEAD too: load balancers and uptime checks ask
+    with it). A store that answers reads but has kept writes waiting for seconds (SQLite locked by another
+    process) is `degraded`, with how long: polls still work."""
+    await store_op(request, ping())
+    trouble = runner_of(request).health()
+    body = {"status": "degraded", "store": trouble} if trouble else {"status": "ok"}
+    return headers_only(request, JSONResponse(body))
 
 
 add_head_route(router, "/healthz", healthz)

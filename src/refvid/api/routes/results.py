@@ -11,9 +11,11 @@ from refvid.api.deps import RuntimeDep
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.head import add_head_route
 from refvid.api.routes.files import SERVED_FILE_HEADERS
+from refvid.api.store_calls import store_op
 from refvid.runtime import Runtime
 from refvid.storage.signing import verify
 from refvid.tasks.model import TaskStatus
+from refvid.tasks.store.tasks import get_task
 
 router = APIRouter(responses=documented_errors(429))  # any authenticated request may be rate-limited
 MEDIA = {"video.mp4": ("video/mp4", "video_key"), "thumbnail.jpg": ("image/jpeg", "thumbnail_key")}
@@ -22,14 +24,14 @@ MEDIA = {"video.mp4": ("video/mp4", "video_key"), "thumbnail.jpg": ("image/jpeg"
 @router.get("/v1/results/{task_id}/{name}", summary="Download a result (signed URL)",
             responses={200: {"content": {"video/mp4": {}, "image/jpeg": {}}}, 206: {"description": "Range"},
                        403: {}, 404: {}, 410: {}})
-def get_result(task_id: str, name: Literal["video.mp4", "thumbnail.jpg"], request: Request,
-               runtime: RuntimeDep, expires: str | None = None, sig: str | None = None) -> Response:
+async def get_result(task_id: str, name: Literal["video.mp4", "thumbnail.jpg"], request: Request,
+                     runtime: RuntimeDep, expires: str | None = None, sig: str | None = None) -> Response:
     state = verify(runtime.signing_secret, f"/v1/results/{task_id}/{name}", expires, sig)
     if state == "invalid":
         raise ApiError(403, "invalid or missing signature", "invalid_signature")
     if state == "expired":
         raise ApiError(410, "this result URL has expired (results live 24 h after completion)", "url_expired")
-    task = runtime.store.get_task(task_id)
+    task = await store_op(request, get_task(task_id))
     key = (task.result or {}).get(MEDIA[name][1]) if task and task.status == TaskStatus.COMPLETED else None
     served = blob_response(runtime, key, name) if key else None
     if served is None:

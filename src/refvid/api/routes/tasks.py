@@ -1,14 +1,13 @@
 """GET/cancel/list/delete tasks (spec §4, §5).
 
-Polling is this API's dominant traffic, so these handlers are async: store calls run inline for SQLite and
-on the thread pool for PostgreSQL (`run_store`), and the task object is serialised once (`json_response`)."""
+Polling is this API's dominant traffic, so these handlers are async: their store calls follow
+`api/store_calls.py`, and the task object is serialised once (`json_response`)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from refvid.api.deps import (
     TASK_ID_PARAMETER,
@@ -16,14 +15,13 @@ from refvid.api.deps import (
     caller_of,
     flag_parameter,
     json_response,
-    present_polled,
     query_flag,
-    run_store,
 )
 from refvid.api.errors import documented_errors
 from refvid.api.present import base_url, present_task_at
 from refvid.api.routing import LeanRoute
 from refvid.api.schemas import TaskDeleted, TaskList, TaskObject
+from refvid.api.store_calls import present_fresh, present_polled
 
 router = APIRouter(route_class=LeanRoute, responses=documented_errors(429))  # 429: rate limits
 ERRORS = documented_errors(401, 404, 409, 422)
@@ -44,7 +42,7 @@ async def get_task(request: Request) -> Response:
     sync_upstream = query_flag(request, "sync_upstream")
     runtime, service = caller.runtime, caller.service
     base = base_url(request, runtime)
-    answer = await present_polled(caller, lambda: service.get(caller.owner, task_id),
+    answer = await present_polled(service, service.get(caller.owner, task_id),
                                   lambda task: present_task_at(task, base, runtime, service),
                                   sync_upstream=sync_upstream)
     return json_response(answer)
@@ -53,9 +51,9 @@ async def get_task(request: Request) -> Response:
 @router.post("/v1/tasks/{task_id}/cancel", response_model=TaskObject, responses=ERRORS, summary="Cancel a task")
 async def cancel_task(task_id: str, request: Request, caller: CallerDep) -> Response:
     runtime, service = caller.runtime, caller.service
-    task = await run_in_threadpool(service.cancel, caller.owner, task_id)  # a write: may wait for the write lock
-    return json_response(await run_store(runtime, present_task_at, task, base_url(request, runtime), runtime,
-                                         service))
+    task = await service.cancel(caller.owner, task_id)
+    base = base_url(request, runtime)
+    return json_response(await present_fresh(service, task, lambda t: present_task_at(t, base, runtime, service)))
 
 
 @router.get("/v1/tasks", response_model=TaskList, responses=ERRORS, summary="List tasks, newest first")
@@ -63,17 +61,14 @@ async def list_tasks(request: Request, caller: CallerDep, status: StatusFilter |
                      limit: Annotated[int, Query(ge=1, le=100)] = 20, after: str | None = None) -> Response:
     runtime, service = caller.runtime, caller.service
 
-    def page() -> TaskList:
-        tasks, has_more = service.list(caller.owner, status, model, limit, after)
-        base = base_url(request, runtime)
-        data = [present_task_at(t, base, runtime, service) for t in tasks]
-        return TaskList(data=data, has_more=has_more, last_id=tasks[-1].id if tasks else None)
-
-    return json_response(await run_in_threadpool(page))  # up to 100 tasks: keep the loop free
+    tasks, has_more = await service.list(caller.owner, status, model, limit, after)
+    base = base_url(request, runtime)
+    data = [await present_fresh(service, t, lambda t: present_task_at(t, base, runtime, service)) for t in tasks]
+    return json_response(TaskList(data=data, has_more=has_more, last_id=tasks[-1].id if tasks else None))
 
 
 @router.delete("/v1/tasks/{task_id}", response_model=TaskDeleted, responses=ERRORS, summary="Delete a task")
 async def delete_task(task_id: str, caller: CallerDep) -> TaskDeleted:
     """Only terminal tasks; their files are removed too."""
-    await run_in_threadpool(caller.service.delete, caller.owner, task_id)
+    await caller.service.delete(caller.owner, task_id)
     return TaskDeleted(id=task_id)

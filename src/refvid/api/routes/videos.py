@@ -7,12 +7,12 @@ from fastapi import APIRouter, Request, Response
 from refvid.api.body import parse_body, read_json_body
 from refvid.api.deps import caller_of, json_response
 from refvid.api.errors import ApiError, documented_errors
-from refvid.api.group_commit import GroupCommit
 from refvid.api.inline_media import store_inline_media
 from refvid.api.limits import Limits
 from refvid.api.present import base_url, present_task_at
 from refvid.api.routing import LeanRoute
 from refvid.api.schemas import CreateVideoRequest, TaskObject
+from refvid.api.store_calls import present_fresh
 from refvid.api.validation import build_task_spec, validate_create
 from refvid.contract import ModelOffer
 from refvid.net.guard import destination_problem
@@ -48,10 +48,6 @@ async def create_video(request: Request) -> Response:
     reserve_s = offer.reserved_seconds(spec.duration, spec.has_timed_references)
     base, fingerprint = base_url(request, runtime), request_fingerprint(body)
 
-    def submit() -> TaskObject:  # written and presented in one store call (one thread-pool hop on PostgreSQL)
-        task, _ = limits.submit(service, owner, spec, offer.engine, idempotency_key, fingerprint, reserve_s)
-        return present_task_at(task, base, runtime, service)
-
-    commits: GroupCommit = request.app.state.group_commit
-    created = await commits.run(submit)  # durable before the 200
+    task, _ = await limits.submit(service, owner, spec, offer.engine, idempotency_key, fingerprint, reserve_s)
+    created = await present_fresh(service, task, lambda t: present_task_at(t, base, runtime, service))
     return json_response(created, exclude_none=True, headers={"Location": f"/v1/tasks/{created.id}"})

@@ -7,12 +7,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from refvid.api.ark.present import present_ark_task
 from refvid.api.deps import CallerDep
 from refvid.api.errors import documented_errors
 from refvid.api.present import configured_base_url, present_task_at
+from refvid.api.store_calls import blocking
 from refvid.runtime import Runtime
 from refvid.tasks.model import Task
 from refvid.tasks.service import TaskService
@@ -47,13 +47,13 @@ def _secrets(request: Request) -> WebhookSecrets:
 @router.get("/v1/webhooks/secret", response_model=WebhookSecretObject, responses=ERRORS,
             summary="The webhook signing secret of this key (created on first use)")
 async def get_secret(request: Request, caller: CallerDep) -> WebhookSecretObject:
-    return _secret_object(await run_in_threadpool(_secrets(request).current, caller.owner))
+    return _secret_object(await blocking(_secrets(request).current, caller.owner))
 
 
 @router.post("/v1/webhooks/secret/rotate", response_model=WebhookSecretObject, responses=ERRORS,
              summary="Replace the webhook signing secret; the old one keeps signing for 24 h")
 async def rotate_secret(request: Request, caller: CallerDep) -> WebhookSecretObject:
-    return _secret_object(await run_in_threadpool(_secrets(request).rotate, caller.owner))
+    return _secret_object(await blocking(_secrets(request).rotate, caller.owner))
 
 
 def webhook_renderer(runtime: Runtime, service: TaskService) -> Render:

@@ -147,7 +147,7 @@ def camera_flow(prev: np.ndarray, grey: np.ndarray) -> np.ndarray | None:
     points = cv2.goodFeaturesToTrack(prev, maxCorners=400, qualityLevel=0.01, minDistance=5)
     if points is None or len(points) < 8:
         return None
-    moved, status, _ = cv2.calcOpticalFlowPyrLK(prev, grey, points, None)  # type: ignore[call-overload]
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(prev, grey, points, None)  # type: ignore[call-overload, unused-ignore]
     good = status.ravel() == 1
     if good.sum() < 8:
         return None
@@ -178,7 +178,7 @@ def flow_control(frames: np.ndarray, mode: str = "camera", analysis_side: int = 
             flow = camera_flow(grey[i - 1], grey[i])
             flow = still if flow is None else flow
         else:
-            flow = cv2.calcOpticalFlowFarneback(grey[i - 1], grey[i], None, 0.5, 3, 15, 3, 5, 1.2,  # type: ignore[call-overload]
+            flow = cv2.calcOpticalFlowFarneback(grey[i - 1], grey[i], None, 0.5, 3, 15, 3, 5, 1.2,  # type: ignore[call-overload, unused-ignore]
                                                 0)
         out[i] = cv2.resize(flow_rgb(flow), (w, h), interpolation=cv2.INTER_LINEAR)
     out[0] = out[1]  # no motion into the first frame: repeat the first measured one

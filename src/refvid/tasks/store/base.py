@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from typing import Any
 
 from refvid.tasks.migrations import MIGRATIONS
+from refvid.tasks.store.ops import Op, Steps, T, reading, run_steps
 
 Query = Callable[[str, Sequence[Any]], list[dict[str, Any]]]
 """One statement inside an open transaction: portable SQL with `?` placeholders → rows as dicts."""
@@ -25,6 +26,13 @@ def dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+@reading
+def ping() -> Steps[bool]:
+    """Whether the database answers (`/healthz`)."""
+    rows = yield "SELECT 1 AS ok", ()
+    return bool(rows)
+
+
 class StoreCore(ABC):
     """Connections, transactions, the dialect hooks and the schema; the concerns add the queries."""
 
@@ -32,19 +40,28 @@ class StoreCore(ABC):
     claim_lock_clause = ""
     #: the two-argument maximum function
     greatest = "MAX"
-    #: True when a short call is answered from a local file without waiting on a network (SQLite), so the API
-    #: may run it on its event loop; False sends calls to the thread pool (PostgreSQL)
+    #: True when a read is answered from a local file without waiting on a network or a lock (SQLite in WAL
+    #: mode), so the API may run it on its event loop (`ops.AsyncRunner`)
     answers_locally = False
+    #: a statement that serialises the writes of one owner's transactions (its argument: the owner), so the
+    #: per-key limits count exactly; None where write transactions are serial anyway (SQLite)
+    owner_lock_sql: str | None = None
+    #: a statement that tells every listening process, when the transaction commits, that the queue changed
+    #: (PostgreSQL NOTIFY); None where the waker does it (SQLite: datagrams)
+    notify_sql: str | None = None
 
     @abstractmethod
     def transaction(self, write: bool) -> AbstractContextManager[Query]:
         """A transaction yielding a `Query`; commits on exit, rolls back on an exception. `write=True` takes
         the write lock up front (SQLite BEGIN IMMEDIATE), so a read-then-write cannot deadlock on upgrade."""
 
-    def write_batch(self) -> AbstractContextManager[None]:
-        """Several writes of this thread in one transaction, each still undone alone if it raises (SQLite).
-        Elsewhere each write keeps its own transaction."""
-        return nullcontext()
+    def run(self, op: Op[T]) -> T:
+        """Run an operation (`ops.py`) on this thread: its statements in one transaction if it writes."""
+        with self.transaction(write=op.write) as q:
+            result = run_steps(q, op.steps())
+            if op.notify and self.notify_sql is not None:
+                q(self.notify_sql, ())
+            return result
 
     def close(self) -> None:
         """Release connections."""

@@ -17,6 +17,7 @@ from typing import Any
 from refvid.tasks.model import Claim, Heartbeat, TaskStatus
 from refvid.tasks.store.base import StoreCore, dumps
 from refvid.tasks.store.ledger import settle_credits
+from refvid.tasks.store.ops import run_steps
 from refvid.tasks.store.rows import record_status_changes, task_from_row
 
 #: Which pending task a worker takes (docs/operations.md "Fair claiming"): first the owners with the fewest
@@ -47,7 +48,7 @@ class ClaimRows(StoreCore):
                   RETURNING *"""
         with self.transaction(write=True) as q:
             rows = q(sql, (worker_id, token, now + lease_s, now, now, *engines))
-            record_status_changes(q, rows, now)
+            run_steps(q, record_status_changes(rows, now))
         return Claim(task_from_row(rows[0]), token) if rows else None
 
     def heartbeat(self, task_id: str, token: str, progress: int, lease_s: float,
@@ -104,8 +105,8 @@ class ClaimRows(StoreCore):
                                    lease_token = NULL, lease_expires_at = NULL, cancellable = 0
                                  WHERE id = ? AND lease_token = ? AND status = 'processing'
                                    AND cancel_requested = 1 RETURNING *""", (now, now, task_id, token))
-                record_status_changes(q, cancelled, now)
-            record_status_changes(q, rows, now)
+                run_steps(q, record_status_changes(cancelled, now))
+            run_steps(q, record_status_changes(rows, now))
         return bool(rows)
 
     def release(self, task_id: str, token: str) -> bool:
@@ -127,5 +128,5 @@ class ClaimRows(StoreCore):
                           attempts = attempts + ?, updated_at = ?
                         WHERE id = ? AND lease_token = ? AND status = 'processing' RETURNING *""",
                      (now, attempt_delta, now, task_id, token))
-            record_status_changes(q, rows, now)
+            run_steps(q, record_status_changes(rows, now))
         return bool(rows)

@@ -15,6 +15,7 @@ from typing import Any
 
 from refvid.contract import AUTO_DURATION
 from refvid.tasks.store.base import Query, StoreCore
+from refvid.tasks.store.ops import Steps, reading
 
 #: statuses whose reserved credits go back to the key's budget
 RELEASING_STATUSES = ("failed", "cancelled")
@@ -27,18 +28,24 @@ def credits_for_seconds(seconds: float, resolution: str) -> int:
     return round(seconds) * CREDITS_PER_S.get(resolution, 2)
 
 
-def reserve_credits(q: Query, task_id: str, owner: str, credits: int, created_at: float) -> None:
+def reserve_credits(task_id: str, owner: str, credits: int, created_at: float) -> Steps[None]:
     """Inside the inserting transaction: count the task's credits against its key."""
-    q("INSERT INTO credit_ledger (task_id, owner, credits, created_at) VALUES (?, ?, ?, ?)",
-      (task_id, owner, credits, created_at))
+    yield ("INSERT INTO credit_ledger (task_id, owner, credits, created_at) VALUES (?, ?, ?, ?)",
+           (task_id, owner, credits, created_at))
 
 
-def release_credits(q: Query, rows: Sequence[dict[str, Any]]) -> None:
+def release_credits(rows: Sequence[dict[str, Any]]) -> Steps[None]:
     """Inside a status change's transaction: give back the credits of the rows that failed or were cancelled."""
     released = [row["id"] for row in rows if row["status"] in RELEASING_STATUSES]
     if released:
         marks = ", ".join("?" for _ in released)
-        q(f"DELETE FROM credit_ledger WHERE task_id IN ({marks})", released)
+        yield f"DELETE FROM credit_ledger WHERE task_id IN ({marks})", released
+
+
+def credits_used_steps(owner: str, since: float) -> Steps[int]:
+    """Credits the key's tasks created since `since` hold (pending, running, completed or deleted)."""
+    rows = yield "SELECT SUM(credits) AS n FROM credit_ledger WHERE owner = ? AND created_at >= ?", (owner, since)
+    return int(rows[0]["n"] or 0)
 
 
 def settle_credits(q: Query, rows: Sequence[dict[str, Any]]) -> None:
@@ -65,8 +72,4 @@ class LedgerStore:
         self._core = core
 
     def credits_used(self, owner: str, since: float) -> int:
-        """Credits the key's tasks created since `since` hold (pending, running, completed or deleted)."""
-        with self._core.transaction(write=False) as q:
-            rows = q("SELECT SUM(credits) AS n FROM credit_ledger WHERE owner = ? AND created_at >= ?",
-                     (owner, since))
-        return int(rows[0]["n"] or 0)
+        return self._core.run(reading(credits_used_steps)(owner, since))

@@ -3,7 +3,7 @@ transaction as the status change").
 
 Two halves:
 
-- `queue_events` takes a status change's *open* transaction (`q`; called through
+- `queue_events` is steps of a status change's transaction (`ops.py`; taken in through
   `rows.record_status_changes`), so an event exists if and only if the change committed.
 - `OutboxStore` holds the queries of the delivery threads (`refvid.webhooks.dispatcher`): lease due messages,
   record outcomes, disabled endpoints. Each runs in its own transaction.
@@ -28,7 +28,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from refvid.tasks.store.base import Query, StoreCore
+from refvid.tasks.store.base import StoreCore
+from refvid.tasks.store.ops import Steps
 
 #: outbox states: `pending` (due or waiting for a retry), then one of the final ones
 FINAL_STATES = ("delivered", "failed", "disabled", "superseded")
@@ -68,7 +69,7 @@ def callback_url_of(row: dict[str, Any]) -> str | None:
     return url if isinstance(url, str) and url else None
 
 
-def queue_events(q: Query, rows: Sequence[dict[str, Any]], now: float) -> None:
+def queue_events(rows: Sequence[dict[str, Any]], now: float) -> Steps[None]:
     """Inside a status change's transaction: one `video.generation.<status>` event per changed row that has
     a callback URL, carrying a snapshot of the row (the delivery renders the task as it was then)."""
     for row in rows:
@@ -76,10 +77,10 @@ def queue_events(q: Query, rows: Sequence[dict[str, Any]], now: float) -> None:
         if url is None:
             continue
         snapshot = json.dumps(row, separators=(",", ":"), default=str)
-        q("""INSERT INTO webhook_outbox (id, owner, task_id, event_type, url, url_hash, receiver, task_row,
-               created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-          (new_message_id(), row["owner"], row["id"], f"video.generation.{row['status']}", url, url_hash(url),
-           receiver_of(url), snapshot, now, now))
+        yield ("""INSERT INTO webhook_outbox (id, owner, task_id, event_type, url, url_hash, receiver, task_row,
+                    created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               (new_message_id(), row["owner"], row["id"], f"video.generation.{row['status']}", url, url_hash(url),
+                receiver_of(url), snapshot, now, now))
 
 
 class OutboxStore:

@@ -6,9 +6,11 @@ The queries are `SqlStore`'s (see `sql.py`); this module supplies the connection
 - claims lock the chosen row with `FOR UPDATE SKIP LOCKED`, so concurrent workers never wait on each
   other and never claim the same task;
 - `migrate` holds an advisory lock, so many processes may start (and migrate) at the same moment;
-- two submissions racing on one (owner, Idempotency-Key) resolve to one task: the loser of the unique
-  index catches the violation and returns the winner's row;
-- wake-ups use LISTEN/NOTIFY (`open_waker`, see `refvid.tasks.pg_wakeup`);
+- a transaction that checks a key's limits first takes that key's advisory lock (`owner_lock_sql`), so
+  concurrent creates of one key count exactly, across processes too;
+- wake-ups use LISTEN/NOTIFY (`open_waker`, see `refvid.tasks.pg_wakeup`); the API's creates send theirs
+  inside their own transaction (`notify_sql`);
+- the API runs the same operations on psycopg's async pool, on its event loop (`pg_async.py`);
 - an unreachable server is `StoreUnavailable` within `acquire_timeout_s` (not the pool's 30 s): a request
   answers 503 at once and a worker retries its write (docs/operations.md "Database outages").
 """
@@ -30,7 +32,6 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from refvid.errors import StoreUnavailable
 from refvid.tasks.model import Task
 from refvid.tasks.store.base import Query
-from refvid.tasks.store.rows import task_from_row
 from refvid.tasks.store.sql import SqlStore
 
 if TYPE_CHECKING:
@@ -52,6 +53,9 @@ CONNECT_TIMEOUT_S = 2
 #: SQLSTATE classes that mean "the server is not there" rather than "this statement is wrong": connection
 #: exceptions, operator intervention (shutdown, starting up), too many connections
 UNREACHABLE_SQLSTATES = ("08", "57P", "53300")
+#: every pooled connection, sync or async: autocommit (reads are single statements), rows as dicts
+CONNECTION_KWARGS: dict[str, Any] = {"autocommit": True, "row_factory": dict_row,
+                                     "connect_timeout": CONNECT_TIMEOUT_S}
 
 
 def is_unreachable(exc: BaseException) -> bool:
@@ -62,6 +66,10 @@ def is_unreachable(exc: BaseException) -> bool:
     if not isinstance(exc, psycopg.OperationalError):
         return False
     return exc.sqlstate is None or exc.sqlstate.startswith(UNREACHABLE_SQLSTATES)
+
+
+def unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"the database is unreachable: {type(exc).__name__}: {exc}")
 
 
 @functools.lru_cache(maxsize=256)
@@ -83,16 +91,19 @@ class PostgresStore(SqlStore):
 
     claim_lock_clause = " FOR UPDATE SKIP LOCKED"
     greatest = "GREATEST"
+    owner_lock_sql = "SELECT pg_advisory_xact_lock(hashtext(?)) AS locked"
+    notify_sql = f"NOTIFY {CHANNEL}"
 
     def __init__(self, database_url: str, pool_size: int = DEFAULT_POOL_SIZE,
                  connect_timeout_s: float = 30.0, acquire_timeout_s: float = DEFAULT_ACQUIRE_TIMEOUT_S):
         self.conninfo = conninfo_of(database_url)
         self.acquire_timeout_s = acquire_timeout_s
+        self.pool_size = max(1, pool_size)
         self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
             self.conninfo,
             min_size=1,
             max_size=max(1, pool_size),
-            kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S},
+            kwargs=CONNECTION_KWARGS,
             connection_class=psycopg.Connection[dict[str, Any]],
             timeout=connect_timeout_s,
             # A database restart must not cost one failed request per pooled connection.
@@ -138,7 +149,7 @@ class PostgresStore(SqlStore):
         except (psycopg.OperationalError, PoolTimeout) as exc:
             if not is_unreachable(exc):
                 raise
-            raise StoreUnavailable(f"the database is unreachable: {type(exc).__name__}: {exc}") from exc
+            raise unavailable(exc) from exc
 
     def close(self) -> None:
         self._pool.close()
@@ -152,21 +163,6 @@ class PostgresStore(SqlStore):
                 return super().migrate()
             finally:
                 lock_conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
-
-    def insert_task(self, task: Task) -> tuple[Task, bool]:
-        """As `SqlStore.insert_task`; a concurrent insert with the same idempotency key loses to the one
-        that committed first and returns that task."""
-        try:
-            return super().insert_task(task)
-        except pg_errors.UniqueViolation:
-            if not task.idempotency_key:
-                raise
-            with self.transaction(write=False) as q:
-                rows = q("SELECT * FROM tasks WHERE owner = ? AND idempotency_key = ?",
-                         (task.owner, task.idempotency_key))
-            if not rows:
-                raise
-            return task_from_row(rows[0]), False
 
     def reap_expired(self, max_attempts: int) -> list[Task]:
         """Every node runs a reaper; two reaping the same rows may deadlock, and then one simply yields

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from refvid.tasks.model import Task, TaskSpec, TaskStatus
-from refvid.tasks.store.base import Query
 from refvid.tasks.store.ledger import release_credits
+from refvid.tasks.store.ops import Steps
 from refvid.tasks.store.outbox import queue_events
 
 TERMINAL = tuple(s.value for s in TaskStatus if s.is_terminal())
@@ -55,8 +55,8 @@ def spec_from_json(text: str) -> TaskSpec:
     return TaskSpec.from_dict(json.loads(text))
 
 
-def record_status_changes(q: Query, rows: Sequence[dict[str, Any]], now: float) -> None:
+def record_status_changes(rows: Sequence[dict[str, Any]], now: float) -> Steps[None]:
     """For tasks rows that just changed status (`RETURNING *`), inside that same transaction: release the
     credits of failed and cancelled tasks and queue one webhook event per row with a callback URL."""
-    release_credits(q, rows)
-    queue_events(q, rows, now)
+    yield from release_credits(rows)
+    yield from queue_events(rows, now)

@@ -42,6 +42,13 @@ class _ThreadConnection:
         self.close()
 
 
+def query_on(conn: sqlite3.Connection) -> Query:
+    def query(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+        return [dict(row) for row in conn.execute(sql, tuple(params)).fetchall()]
+
+    return query
+
+
 class SqliteStore(SqlStore):
     """Safe for many threads and processes on one machine. `synchronous=NORMAL` in WAL mode survives a
     process crash (kill -9) without losing committed transactions; only power loss can drop the last ones.
@@ -59,26 +66,40 @@ class SqliteStore(SqlStore):
         self._local = threading.local()
         #: the connections of live threads (a thread's ends with it), for `close()`
         self._open: weakref.WeakSet[_ThreadConnection] = weakref.WeakSet()
+        self._kept: list[_ThreadConnection] = []  # `connect`'s, held until `close()`
         self._lock = threading.Lock()
-        self._write_lock = threading.RLock()
+        self.write_lock = threading.RLock()
 
     def _conn(self) -> sqlite3.Connection:
         held: _ThreadConnection | None = getattr(self._local, "held", None)
         if held is None:
-            conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None,
-                                   check_same_thread=False)
-            held = _ThreadConnection(conn)  # closed once dropped: with this thread, or at once if setup raises
-            conn.row_factory = sqlite3.Row
-            self._enable_wal(conn)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
+            held = self._held(self._busy_timeout_s)  # closed once dropped: with this thread
             self._local.held = held
-            with self._lock:
-                self._open.add(held)
         return held.conn
 
+    def connect(self, busy_timeout_s: float | None = None) -> sqlite3.Connection:
+        """A configured connection kept until the store closes, for a long-lived user of its own (the API's
+        writer: one on the loop, one on its writer thread, made once per runner, so the count stays bounded);
+        `busy_timeout_s` 0: a write that finds the lock taken fails at once instead of waiting (the writer tries
+        that on its event loop first)."""
+        held = self._held(self._busy_timeout_s if busy_timeout_s is None else busy_timeout_s)
+        with self._lock:
+            self._kept.append(held)
+        return held.conn
+
+    def _held(self, timeout_s: float) -> _ThreadConnection:
+        conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None, check_same_thread=False)
+        held = _ThreadConnection(conn)  # closed once dropped, at once if the setup below raises
+        conn.row_factory = sqlite3.Row
+        self._enable_wal(conn)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        with self._lock:
+            self._open.add(held)
+        return held
+
     def open_connections(self) -> int:
-        """Connections open now: one per live thread that used the store."""
+        """Connections open now: one per live thread that used the store, plus those kept by `connect`."""
         with self._lock:
             return len(self._open)
 
@@ -101,29 +122,18 @@ class SqliteStore(SqlStore):
         own snapshot, exactly as on PostgreSQL (READ COMMITTED): no caller may count on more, since the code
         runs on both."""
         conn = self._conn()
-
-        def query(sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-            return [dict(row) for row in conn.execute(sql, tuple(params)).fetchall()]
-
+        query = query_on(conn)
         if not write:  # autocommit statements, as on PostgreSQL (a task poll is one statement)
             yield query
             return
-        with self._atomic(conn):
+        with self.atomic(conn):
             yield query
 
     @contextmanager
-    def write_batch(self) -> Iterator[None]:
-        """One transaction around several writes of this thread, each of which still behaves as its own
-        transaction (a savepoint, rolled back alone if it raises): N creates pay for one COMMIT instead of N.
-        Nothing in it is durable, or visible to other connections, before the batch commits."""
-        with self._atomic(self._conn()):
-            yield
-
-    @contextmanager
-    def _atomic(self, conn: sqlite3.Connection) -> Iterator[None]:
+    def atomic(self, conn: sqlite3.Connection) -> Iterator[None]:
         """Under the write lock: a `BEGIN IMMEDIATE` transaction; or, inside one already open on this connection
-        (`write_batch`), a savepoint, undone alone on an exception."""
-        with self._write_lock:
+        (a batch of the API's writer, `sqlite_writer.py`), a savepoint, undone alone on an exception."""
+        with self.write_lock:
             nested = conn.in_transaction
             conn.execute("SAVEPOINT refvid_write" if nested else "BEGIN IMMEDIATE")
             try:
@@ -140,4 +150,5 @@ class SqliteStore(SqlStore):
             for held in list(self._open):
                 held.close()
             self._open.clear()
+            self._kept.clear()
         self._local = threading.local()

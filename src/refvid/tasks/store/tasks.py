@@ -13,87 +13,142 @@ from refvid.errors import Conflict, NotFound
 from refvid.tasks.model import Task
 from refvid.tasks.store.base import StoreCore, dumps
 from refvid.tasks.store.ledger import reserve_credits
+from refvid.tasks.store.ops import Steps, reading, run_steps, writing
 from refvid.tasks.store.rows import TERMINAL, record_status_changes, task_from_row
+
+#: a task of this owner with this Idempotency-Key
+_BY_KEY = "SELECT * FROM tasks WHERE owner = ? AND idempotency_key = ?"
+
+
+def insert_task_steps(task: Task) -> Steps[tuple[Task, bool]]:
+    """Insert; with an idempotency key already used by this owner, return the existing task and False. Of two
+    creates racing on one key (PostgreSQL), the loser's insert does nothing and it returns the winner's task."""
+    if task.idempotency_key:
+        rows = yield _BY_KEY, (task.owner, task.idempotency_key)
+        if rows:
+            return task_from_row(rows[0]), False
+    inserted = yield (
+        """INSERT INTO tasks (id, owner, model, engine, resolution, status, progress, spec, created_at,
+           updated_at, idempotency_key, request_hash, credits)
+           VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id""",
+        (task.id, task.owner, task.spec.model, task.engine, task.spec.resolution, task.status.value,
+         dumps(task.spec.to_dict()), task.created_at, task.created_at, task.idempotency_key,
+         task.request_hash, task.credits),
+    )
+    if not inserted:  # the key's task committed meanwhile (or, never in practice, the random id was taken)
+        rows = yield _BY_KEY, (task.owner, task.idempotency_key)
+        if not rows:
+            raise Conflict(f"task id {task.id} is taken; retry", code="task_id_taken")
+        return task_from_row(rows[0]), False
+    yield from reserve_credits(task.id, task.owner, task.credits, task.created_at)
+    return task, True
+
+
+insert_task = writing(insert_task_steps)
+
+
+@reading
+def get_task(task_id: str) -> Steps[Task | None]:
+    rows = yield "SELECT * FROM tasks WHERE id = ?", (task_id,)
+    return task_from_row(rows[0]) if rows else None
+
+
+@reading
+def get_tasks(task_ids: Sequence[str]) -> Steps[dict[str, Task]]:
+    """Several tasks by id in one statement (the polls of one event-loop turn: `service.TaskReads`)."""
+    rows = yield f"SELECT * FROM tasks WHERE id IN ({', '.join('?' for _ in task_ids)})", tuple(task_ids)
+    return {row["id"]: task_from_row(row) for row in rows}
+
+
+@reading
+def list_tasks(owner: str, status: str | None = None, model: str | None = None, limit: int = 20,
+               after: Task | None = None, oldest_first: bool = False) -> Steps[tuple[list[Task], bool]]:
+    """Newest first (or oldest first); `after` is the last task of the previous page. Returns (page,
+    has_more)."""
+    sql = "SELECT * FROM tasks WHERE owner = ?"
+    params: list[Any] = [owner]
+    if status:
+        sql += " AND status = ?"
+        params.append(status)
+    if model:
+        sql += " AND model = ?"
+        params.append(model)
+    beyond, order = (">", "ASC") if oldest_first else ("<", "DESC")
+    if after is not None:
+        sql += f" AND (created_at {beyond} ? OR (created_at = ? AND id {beyond} ?))"
+        params += [after.created_at, after.created_at, after.id]
+    sql += f" ORDER BY created_at {order}, id {order} LIMIT ?"
+    params.append(limit + 1)
+    rows = yield sql, params
+    return [task_from_row(r) for r in rows[:limit]], len(rows) > limit
+
+
+@writing
+def request_cancel(task_id: str) -> Steps[Task]:
+    """pending → cancelled now; processing → cancel requested; terminal → Conflict."""
+    now = time.time()
+    rows = yield ("""UPDATE tasks SET status = 'cancelled', finished_at = ?, updated_at = ?
+                     WHERE id = ? AND status = 'pending' RETURNING *""", (now, now, task_id))
+    yield from record_status_changes(rows, now)  # webhook event + credits released, in this transaction
+    if not rows:
+        rows = yield ("""UPDATE tasks SET cancel_requested = 1, updated_at = ?
+                         WHERE id = ? AND status = 'processing' RETURNING *""", (now, task_id))
+    if not rows:
+        current = yield "SELECT status FROM tasks WHERE id = ?", (task_id,)
+        state = current[0]["status"] if current else "missing"
+        raise Conflict(f"task {task_id} is {state} and can no longer be cancelled", code="task_not_cancellable")
+    return task_from_row(rows[0])
+
+
+@writing
+def delete_task(task_id: str) -> Steps[Task]:
+    """Delete a terminal task; return what was deleted (for its files). Non-terminal → Conflict; gone
+    (the loser of two racing deletes) → NotFound."""
+    rows = yield f"DELETE FROM tasks WHERE id = ? AND status IN {TERMINAL!r} RETURNING *", (task_id,)
+    if not rows:
+        if not (yield "SELECT 1 AS x FROM tasks WHERE id = ?", (task_id,)):
+            raise NotFound(f"task {task_id} not found", code="task_not_found")
+        raise Conflict(f"task {task_id} is still running; cancel it first, then delete it",
+                       code="task_not_deletable")
+    return task_from_row(rows[0])
+
+
+@reading
+def recent_speeds(engine: str, resolution: str, limit: int = 20) -> Steps[list[float]]:
+    """Seconds of run time per second of output, for the latest completed tasks of this engine/size."""
+    rows = yield ("""SELECT run_s_per_output_s AS s FROM tasks WHERE engine = ? AND resolution = ?
+                     AND status = 'completed' AND run_s_per_output_s IS NOT NULL
+                     ORDER BY finished_at DESC LIMIT ?""", (engine, resolution, limit))
+    return [float(r["s"]) for r in rows]
+
+
+@reading
+def pending_created_at(engine: str) -> Steps[list[float]]:
+    """Creation times of the pending tasks of `engine`, oldest first (the queue's shape, for estimates)."""
+    rows = yield "SELECT created_at FROM tasks WHERE status = 'pending' AND engine = ? ORDER BY created_at", (engine,)
+    return [float(r["created_at"]) for r in rows]
 
 
 class TaskRows(StoreCore):
-    """The `tasks` table outside of a worker's lease."""
+    """The `tasks` table outside of a worker's lease. The API's operations are the module's (run on the event
+    loop by `ops.AsyncRunner`); these methods run the same operations on the calling thread."""
 
     # -- API side -----------------------------------------------------------------------------------
     def insert_task(self, task: Task) -> tuple[Task, bool]:
-        """Insert; with an idempotency key already used by this owner, return the existing task and False."""
-        with self.transaction(write=True) as q:
-            if task.idempotency_key:
-                rows = q("SELECT * FROM tasks WHERE owner = ? AND idempotency_key = ?",
-                         (task.owner, task.idempotency_key))
-                if rows:
-                    return task_from_row(rows[0]), False
-            q(
-                """INSERT INTO tasks (id, owner, model, engine, resolution, status, progress, spec, created_at,
-                   updated_at, idempotency_key, request_hash, credits)
-                   VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)""",
-                (task.id, task.owner, task.spec.model, task.engine, task.spec.resolution, task.status.value,
-                 dumps(task.spec.to_dict()), task.created_at, task.created_at, task.idempotency_key,
-                 task.request_hash, task.credits),
-            )
-            reserve_credits(q, task.id, task.owner, task.credits, task.created_at)
-        return task, True
+        return self.run(insert_task(task))
 
     def get_task(self, task_id: str) -> Task | None:
-        with self.transaction(write=False) as q:
-            rows = q("SELECT * FROM tasks WHERE id = ?", (task_id,))
-        return task_from_row(rows[0]) if rows else None
+        return self.run(get_task(task_id))
 
     def list_tasks(self, owner: str, status: str | None = None, model: str | None = None, limit: int = 20,
                    after: Task | None = None, oldest_first: bool = False) -> tuple[list[Task], bool]:
-        """Newest first (or oldest first); `after` is the last task of the previous page. Returns (page,
-        has_more)."""
-        sql = "SELECT * FROM tasks WHERE owner = ?"
-        params: list[Any] = [owner]
-        if status:
-            sql += " AND status = ?"
-            params.append(status)
-        if model:
-            sql += " AND model = ?"
-            params.append(model)
-        beyond, order = (">", "ASC") if oldest_first else ("<", "DESC")
-        if after is not None:
-            sql += f" AND (created_at {beyond} ? OR (created_at = ? AND id {beyond} ?))"
-            params += [after.created_at, after.created_at, after.id]
-        sql += f" ORDER BY created_at {order}, id {order} LIMIT ?"
-        params.append(limit + 1)
-        with self.transaction(write=False) as q:
-            rows = q(sql, params)
-        return [task_from_row(r) for r in rows[:limit]], len(rows) > limit
+        return self.run(list_tasks(owner, status, model, limit, after, oldest_first))
 
     def request_cancel(self, task_id: str) -> Task:
-        """pending → cancelled now; processing → cancel requested; terminal → Conflict."""
-        now = time.time()
-        with self.transaction(write=True) as q:
-            rows = q("""UPDATE tasks SET status = 'cancelled', finished_at = ?, updated_at = ?
-                        WHERE id = ? AND status = 'pending' RETURNING *""", (now, now, task_id))
-            record_status_changes(q, rows, now)  # webhook event + credits released, in this transaction
-            if not rows:
-                rows = q("""UPDATE tasks SET cancel_requested = 1, updated_at = ?
-                            WHERE id = ? AND status = 'processing' RETURNING *""", (now, task_id))
-            if not rows:
-                current = q("SELECT status FROM tasks WHERE id = ?", (task_id,))
-                state = current[0]["status"] if current else "missing"
-                raise Conflict(f"task {task_id} is {state} and can no longer be cancelled",
-                               code="task_not_cancellable")
-        return task_from_row(rows[0])
+        return self.run(request_cancel(task_id))
 
     def delete_task(self, task_id: str) -> Task:
-        """Delete a terminal task; return what was deleted (for its files). Non-terminal → Conflict; gone
-        (the loser of two racing deletes) → NotFound."""
-        with self.transaction(write=True) as q:
-            rows = q(f"DELETE FROM tasks WHERE id = ? AND status IN {TERMINAL!r} RETURNING *", (task_id,))
-            if not rows:
-                if not q("SELECT 1 AS x FROM tasks WHERE id = ?", (task_id,)):
-                    raise NotFound(f"task {task_id} not found", code="task_not_found")
-                raise Conflict(f"task {task_id} is still running; cancel it first, then delete it",
-                               code="task_not_deletable")
-        return task_from_row(rows[0])
+        return self.run(delete_task(task_id))
 
     # -- maintenance --------------------------------------------------------------------------------
     def reap_expired(self, max_attempts: int) -> list[Task]:
@@ -114,7 +169,7 @@ class TaskRows(StoreCore):
                             lease_token = NULL, lease_expires_at = NULL, cancellable = 0
                           WHERE status = 'processing' AND lease_expires_at < ? RETURNING *""",
                        (lost, now, now, now))
-            record_status_changes(q, [*cancelled, *retried, *failed], now)
+            run_steps(q, record_status_changes([*cancelled, *retried, *failed], now))
         return [task_from_row(r) for r in (*cancelled, *retried, *failed)]
 
     def expire_pending(self, deadline_s: float) -> list[Task]:
@@ -125,7 +180,7 @@ class TaskRows(StoreCore):
                           cancellable = 0
                         WHERE status = 'pending' AND created_at < ? RETURNING *""",
                      (error, now, now, now - deadline_s))
-            record_status_changes(q, rows, now)
+            run_steps(q, record_status_changes(rows, now))
         return [task_from_row(r) for r in rows]
 
     def uncollected_before(self, before_s: float, after: tuple[float, str] | None,
@@ -171,19 +226,10 @@ class TaskRows(StoreCore):
 
     # -- estimates ----------------------------------------------------------------------------------
     def recent_speeds(self, engine: str, resolution: str, limit: int = 20) -> list[float]:
-        """Seconds of run time per second of output, for the latest completed tasks of this engine/size."""
-        with self.transaction(write=False) as q:
-            rows = q("""SELECT run_s_per_output_s AS s FROM tasks WHERE engine = ? AND resolution = ?
-                        AND status = 'completed' AND run_s_per_output_s IS NOT NULL
-                        ORDER BY finished_at DESC LIMIT ?""", (engine, resolution, limit))
-        return [float(r["s"]) for r in rows]
+        return self.run(recent_speeds(engine, resolution, limit))
 
     def pending_created_at(self, engine: str) -> list[float]:
-        """Creation times of the pending tasks of `engine`, oldest first (the queue's shape, for estimates)."""
-        with self.transaction(write=False) as q:
-            rows = q("SELECT created_at FROM tasks WHERE status = 'pending' AND engine = ? ORDER BY created_at",
-                     (engine,))
-        return [float(r["created_at"]) for r in rows]
+        return self.run(pending_created_at(engine))
 
     def processing_states(self, engine: str) -> list[dict[str, Any]]:
         """The engine state of each task of `engine` now processing (the upstream engine's jobs in flight,

@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 
 from refvid.tasks.store.base import StoreCore
+from refvid.tasks.store.ops import Steps, reading
 
 
 class WorkerRows(StoreCore):
@@ -25,7 +26,11 @@ class WorkerRows(StoreCore):
             q("DELETE FROM workers WHERE id = ?", (worker_id,))
 
     def live_workers(self, engine: str, within_s: float) -> int:
-        """How many workers serving `engine` were seen in the last `within_s` seconds."""
-        with self.transaction(write=False) as q:
-            rows = q("SELECT engines FROM workers WHERE last_seen_at >= ?", (time.time() - within_s,))
-        return sum(1 for r in rows if engine in str(r["engines"]).split(","))
+        return self.run(live_workers(engine, within_s))
+
+
+@reading
+def live_workers(engine: str, within_s: float) -> Steps[int]:
+    """How many workers serving `engine` were seen in the last `within_s` seconds."""
+    rows = yield "SELECT engines FROM workers WHERE last_seen_at >= ?", (time.time() - within_s,)
+    return sum(1 for r in rows if engine in str(r["engines"]).split(","))
