@@ -234,9 +234,11 @@ def _background(runtime: Runtime, embedded_workers: int) -> list[Background]:
 def _maintenance(runtime: Runtime) -> Maintenance:
     from refvid.media.refcache import RefCache
     from refvid.tasks.maintenance import Maintenance
+    from refvid.tasks.scratch import ScratchSweeper
 
+    scratch = ScratchSweeper(runtime.settings.data_dir, runtime.store)
     return Maintenance(runtime.settings, runtime.store, runtime.blobs, runtime.waker,
-                       collectors=[RefCache.for_settings(runtime.settings).prune])
+                       collectors=[RefCache.for_settings(runtime.settings).prune, scratch.sweep])
 
 
 def _worker(runtime: Runtime, concurrency: int) -> Worker:
