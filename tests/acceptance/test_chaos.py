@@ -8,9 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +26,7 @@ from refvid.worker.supervisor import Worker, WorkerDeps
 from tests.support import media_factory as mf
 from tests.support.bodies import create_body
 from tests.support.keys import API_KEY
+from tests.support.servers import WorkerProcess
 from tests.support.video_checks import assert_contract
 from tests.support.webhooks import FAST_WEBHOOKS, Receiver
 
@@ -59,30 +57,12 @@ def no_partial_files(blobs_root: Path) -> None:
     assert leftovers == []
 
 
-class WorkerProcess:
-    """`refvid worker` in its own session, so that a kill takes its engine child with it (a machine dying)."""
-
-    def __init__(self, settings: Settings, log: Path):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REFVID_")}
-        env.update({"REFVID_DATA_DIR": str(settings.data_dir), "REFVID_API_KEYS": API_KEY,
-                    "REFVID_FETCH_ALLOW_HOSTS": "127.0.0.1", "REFVID_LEASE_S": "3", "REFVID_HEARTBEAT_S": "0.5"})
-        self.out = log.open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "refvid.cli", "worker"], env=env, stdout=self.out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-
-    def kill9(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)  # the worker and its engine child, at once
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        self.out.close()
+def worker_process(settings: Settings, log: Path) -> WorkerProcess:
+    """`refvid worker` on the test's data dir, with short leases so that a killed one is noticed quickly."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REFVID_")}
+    env.update({"REFVID_DATA_DIR": str(settings.data_dir), "REFVID_API_KEYS": API_KEY,
+                "REFVID_FETCH_ALLOW_HOSTS": "127.0.0.1", "REFVID_LEASE_S": "3", "REFVID_HEARTBEAT_S": "0.5"})
+    return WorkerProcess(env, log)
 
 
 @pytest.fixture
@@ -99,11 +79,11 @@ async def test_killing_a_worker_process_mid_render_loses_nothing(
     secret = (await api.get("/v1/webhooks/secret")).json()["secret"]
     bodies = [create_body(receiver.url, image_urls=[image_url], duration=6 if i == 0 else 4) for i in range(3)]
     ids = [(await api.post("/v1/videos/generations", json=body)).json()["id"] for body in bodies]
-    worker_processes.append(WorkerProcess(settings, tmp_path / "worker-1.log"))
+    worker_processes.append(worker_process(settings, tmp_path / "worker-1.log"))
     while (await wait_status(api, ids[0], {"processing"}))["progress"] < 15:  # the engine is rendering
         await asyncio.sleep(0.05)
     worker_processes[0].kill9()
-    worker_processes.append(WorkerProcess(settings, tmp_path / "worker-2.log"))
+    worker_processes.append(worker_process(settings, tmp_path / "worker-2.log"))
     finals = [await wait_status(api, task_id, TERMINAL, timeout_s=180) for task_id in ids]
     assert [t["status"] for t in finals] == ["completed"] * 3, finals
     stored = runtime.store.get_task(ids[0])

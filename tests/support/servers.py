@@ -72,6 +72,32 @@ class Server:
             return self.proc.stdout.read()
 
 
+class WorkerProcess:
+    """`refvid worker` in its own session (a kill -9 takes everything it started with it)."""
+
+    def __init__(self, env: dict[str, str], log: Path):
+        self.log = log
+        self.out = log.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", "refvid.cli", "worker"], env=env, stdout=self.out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill9(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+        self.out.close()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        if not self.out.closed:
+            self.out.close()
+
+
 def env_for(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REFVID_")}
     env.update({"REFVID_API_KEYS": KEY, "REFVID_FETCH_ALLOW_HOSTS": "127.0.0.1", "REFVID_LEASE_S": "3",

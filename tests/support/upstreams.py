@@ -4,16 +4,12 @@ and one `refvid worker` process, both subprocesses on loopback, sharing a data f
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.support.servers import KEY, Server, env_for
+from tests.support.servers import KEY, Server, WorkerProcess, env_for
 
 MODEL = "seedance-2.0-reference-to-video"
 
@@ -34,32 +30,6 @@ def pool_toml(*upstreams: dict[str, Any]) -> str:
 def upstream(name: str, provider: str, url: str, **more: Any) -> dict[str, Any]:
     return {"name": name, "provider": provider, "url": url, "serves": [MODEL], "poll_interval_s": 0.1,
             "expected_run_s": 2.0, **more}
-
-
-class WorkerProcess:
-    """`refvid worker` in its own session (a kill -9 takes everything it started with it)."""
-
-    def __init__(self, env: dict[str, str], log: Path):
-        self.log = log
-        self.out = log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "refvid.cli", "worker"], env=env, stdout=self.out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-
-    def kill9(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-        self.out.close()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
-        if not self.out.closed:
-            self.out.close()
 
 
 class Deployment:
