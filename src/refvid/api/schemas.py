@@ -251,8 +251,6 @@ class TaskObject(BaseModel):
     results: list[VideoResult] | None = None
     error: TaskErrorBody | None = None
     usage: Usage
-    draft: bool | None = Field(None, description="Extension: true on a draft (a 480p preview a final can name).")
-    draft_task_id: str | None = Field(None, description="Extension: on a final, the draft it re-rendered.")
 
 
 class TaskList(BaseModel):
