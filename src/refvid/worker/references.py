@@ -19,6 +19,7 @@ from refvid.tasks.model import Task
 from refvid.tasks.store import SqlStore
 from refvid.tasks.store.files import upload_id_of
 
+
 class ReferenceLoader:
     def __init__(self, settings: Settings, store: SqlStore, blobs: BlobStore):
         self.settings, self.store, self.blobs = settings, store, blobs

@@ -146,7 +146,7 @@ def test_a_final_is_planned_with_its_drafts_seed(engine: DiffusionEngine, tmp_pa
                                generate_audio=False, draft=True), result={"seed": draft_job.output.seed})
     served = {FAST: ModelOffer(FAST, "diffusion", ("480p", "720p"), True)}
     final = final_request(CreateVideoRequest(model=FAST, draft_task_id=draft.id), draft, served)
-    final_job = replace(draft_job, output=OutputSpec.build(final.resolution, final.ratio, final.duration,
+    final_job = replace(draft_job, output=OutputSpec.build(final.resolution, final.effective_ratio, final.duration,
                                                            final.generate_audio, final.seed))
     adapter = engine.adapter_for(engine.folder_for(FAST))
     assert (final.resolution, final_job.output.seed) == ("720p", 4242)
