@@ -4,6 +4,7 @@ its drawn seed; what is not a finished draft of the caller is a 422 naming `draf
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,9 +75,12 @@ async def test_a_draft_outlives_collection_and_its_final_renders_its_shot(
     collected = runtime.store.get_task(draft["id"])
     assert collected is not None and collected.result == {"expired": True}  # its files and result are gone
 
+    with sqlite3.connect(settings.resolved_database_url.removeprefix("sqlite:///")) as db:  # about to expire
+        db.execute("UPDATE files SET expires_at = ?", (int(time.time()) + 60,))
     answer = await api.post("/v1/videos/generations", json={"model": MODEL, "draft_task_id": draft["id"],
                                                             "resolution": "480p"})
     assert answer.status_code == 200, answer.text
+    assert min(upload_expiries(runtime, draft["id"])) >= time.time() + settings.upload_ttl_s - 60  # queue time
     final = await wait_for(api, answer.json()["id"], {"completed", "failed"})
     assert final["status"] == "completed", final
     stored = runtime.store.get_task(final["id"])
