@@ -55,7 +55,7 @@ class CatalogModel:
     resolutions: tuple[str, ...]
     ratios: tuple[str, ...]
     output_formats: tuple[OutputFormat, ...]
-    draft: bool  # the upstream model offers draft → final (refvid does not implement it yet)
+    draft: bool  # the model takes drafts (`draft: true`, 480p) and finals of them (api/drafts.py)
     ark_ids: tuple[str, ...]  # BytePlus `dreamina-…` and Volcengine `doubao-…` ids; one serves every mode
     engine: str | None = None  # the engine serving it, when the operator pins one (else the routing rules)
 

@@ -97,6 +97,10 @@ def size_over(size_bytes: int, max_bytes: int) -> str:
 RESULT_TTL_S = 24 * 3600
 UPLOAD_TTL_S = 72 * 3600
 IDEMPOTENCY_TTL_S = 24 * 3600
+# Draft → final (Seedance 2.5 on Ark: `draft: true`, then a final naming the draft): a draft renders at 480p
+# and can be finalised for 7 days after it was created, as Ark keeps draft ids.
+DRAFT_RESOLUTION = "480p"
+DRAFT_TTL_S = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,7 @@ def present_task_at(task: Task, base: str, runtime: Runtime, service: TaskServic
         created=int(task.created_at),
         task_info=TaskInfo(can_cancel=task.can_cancel, estimated_time=service.estimated_time(task)),
         results=results, error=error, usage=Usage(credits_reserved=_credits_reserved(task)),
+        draft=task.spec.draft or None, draft_task_id=task.spec.draft_task_id,
     )
 
 

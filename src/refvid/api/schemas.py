@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from refvid.contract import (
@@ -23,6 +23,7 @@ from refvid.contract import (
     AUTO_DURATION,
     DEFAULT_DURATION_S,
     DEFAULT_RESOLUTION,
+    DRAFT_RESOLUTION,
     MAX_COUNT,
     MAX_DURATION_S,
     MAX_PROMPT_CHARS,
@@ -114,6 +115,11 @@ class CreateVideoRequest(BaseModel):
     image_url: str | None = Field(None, description="Image-to-video models: the first frame (required there).")
     end_image_url: str | None = Field(None, description="Image-to-video models: the last frame (optional).")
     callback_url: str | None = Field(None, description="Webhook receiving status changes (Standard Webhooks).")
+    draft: bool = Field(False, description=f"Extension (models with draft support): a {DRAFT_RESOLUTION} preview "
+                                           "whose task id a final names in draft_task_id.")
+    draft_task_id: str | None = Field(None, description="Extension: the final of this draft (a task of yours, "
+                                      "at most 7 days old): its prompt, references, duration, ratio, audio setting "
+                                      "and seed, rendered at this request's resolution.")
 
     @field_validator("prompt")
     @classmethod
@@ -173,6 +179,22 @@ class CreateVideoRequest(BaseModel):
         if value is not None and (len(value) > MAX_URL_CHARS or not _HTTP_URL.match(value)):
             raise PydanticCustomError("invalid_callback_url", "callback_url must be an http(s):// URL")
         return value
+
+    @model_validator(mode="after")
+    def _draft(self) -> CreateVideoRequest:
+        """A draft renders at the draft resolution, which is its default; it cannot also be a final."""
+        if not self.draft:
+            return self
+        if self.draft_task_id is not None:
+            raise PydanticCustomError("invalid_draft", "a request is a draft (draft: true) or the final of one "
+                                      "(draft_task_id), not both", {"param": "draft"})
+        if "resolution" not in self.model_fields_set:
+            self.resolution = DRAFT_RESOLUTION
+        elif self.resolution != DRAFT_RESOLUTION:
+            raise PydanticCustomError("invalid_resolution", "a draft renders at {draft}; send resolution {draft} or "
+                                      "leave it out (got {got})", {"draft": DRAFT_RESOLUTION, "got": self.resolution,
+                                                                   "param": "resolution"})
+        return self
 
     @property
     def effective_ratio(self) -> str:

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from refvid import catalog
+from refvid.api.drafts import final_request
 from refvid.api.errors import error_param
 from refvid.api.inline_media import check_inline_sizes
 from refvid.api.schemas import CreateVideoRequest
@@ -33,7 +34,7 @@ from refvid.contract import (
     find_mentions,
 )
 from refvid.errors import ValidationFailed
-from refvid.tasks.model import TaskSpec
+from refvid.tasks.model import Task, TaskSpec
 
 MODE_NAMES: dict[Mode, str] = {"reference": "reference-to-video", "image": "image-to-video",
                                "text": "text-to-video"}
@@ -51,6 +52,10 @@ def validate_create(req: CreateVideoRequest, served: dict[str, ModelOffer]) -> M
                                code="invalid_model", param="model")
     entry = models.get(req.model) or models_default()
     mode = entry.mode
+    if req.draft and not entry.draft:
+        drafts = ", ".join(m.id for m in models.values() if m.draft and m.id in served) or "none"
+        raise ValidationFailed(f"{req.model} offers no drafts; models with drafts here: {drafts}",
+                               code="invalid_draft", param="draft")
     _check_mode_inputs(req, mode)
     _check_duration(req, entry)
     if req.resolution not in offer.resolutions:
@@ -81,15 +86,19 @@ def validate_create(req: CreateVideoRequest, served: dict[str, ModelOffer]) -> M
     return offer
 
 
-def validate_fields(fields: dict[str, Any], served: dict[str, ModelOffer]) -> tuple[CreateVideoRequest, ModelOffer]:
+def validate_fields(fields: dict[str, Any], served: dict[str, ModelOffer],
+                    draft: Task | None = None) -> tuple[CreateVideoRequest, ModelOffer]:
     """Another dialect's request restated as FoxAPI fields, checked by every FoxAPI rule: the request and the
     offer serving it, or ValidationFailed for the first broken rule (a field rule's code is pydantic's error
-    type: `missing`, `extra_forbidden`, or ours: `invalid_duration`), naming the FoxAPI field."""
+    type: `missing`, `extra_forbidden`, or ours: `invalid_duration`), naming the FoxAPI field. A final
+    (`draft_task_id`) is its `draft`'s request at its own resolution (`api/drafts.py`)."""
     try:
         req = CreateVideoRequest.model_validate(fields)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ValidationFailed(str(first["msg"]), code=first["type"], param=error_param(first)) from exc
+    if draft is not None:
+        req = final_request(req, draft, served)
     offer = validate_create(req, served)
     check_inline_sizes(req)  # a data: URL over its limit is refused before anything is stored
     return req, offer
@@ -103,7 +112,7 @@ def build_task_spec(req: CreateVideoRequest, dialect: str = "foxapi",
         duration=req.duration, generate_audio=req.generate_audio, seed=req.seed,
         image_urls=tuple(req.image_urls), video_urls=tuple(req.video_urls), audio_urls=tuple(req.audio_urls),
         image_url=req.image_url, end_image_url=req.end_image_url, callback_url=req.callback_url,
-        dialect=dialect, dialect_options=dialect_options,
+        dialect=dialect, dialect_options=dialect_options, draft=req.draft, draft_task_id=req.draft_task_id,
     )
 
 

@@ -70,6 +70,9 @@ class TaskSpec:
     # do not hold (Ark: the model id as sent, return_last_frame, camera_fixed), as sorted (name, value) pairs.
     dialect: str = "foxapi"
     dialect_options: tuple[tuple[str, str | int | bool], ...] = ()
+    # Draft → final (api/drafts.py): a draft is a 480p preview; a final names the draft it re-renders.
+    draft: bool = False
+    draft_task_id: str | None = None
 
     @property
     def has_timed_references(self) -> bool:

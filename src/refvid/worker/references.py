@@ -3,11 +3,9 @@ no SSRF exposure), everything else goes through the SSRF-safe fetcher, then prob
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from refvid import catalog
 from refvid.config import Settings
@@ -19,17 +17,7 @@ from refvid.media.references import prepare_references
 from refvid.storage.base import BlobStore
 from refvid.tasks.model import Task
 from refvid.tasks.store import SqlStore
-
-UPLOAD_PATH = re.compile(r"^/v1/files/(file-[a-z0-9]{8,64})/[^/]+$")
-
-
-def upload_id_of(url: str) -> str | None:
-    """The upload id if `url` has the shape of a URL this server issued for an upload."""
-    try:
-        match = UPLOAD_PATH.match(urlsplit(url).path)
-    except ValueError:
-        return None
-    return match.group(1) if match else None
+from refvid.tasks.store.files import upload_id_of
 
 
 class ReferenceLoader:

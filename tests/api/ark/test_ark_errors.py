@@ -76,7 +76,7 @@ async def test_duration_3_is_a_400_with_a_code(ark: AsyncArk) -> None:
                                         "role": "reference_audio"}]}, "MissingParameter", "content", "audio"),
     ({"content": [text()] + [image(f"https://example.com/{i}.png") for i in range(10)]}, "InvalidParameter",
      "content", "at most 9"),
-    ({"draft": True}, "InvalidParameter", "draft", "not offered"),
+    ({"draft": True}, "InvalidParameter", "draft", "seedance-2.0-reference-to-video offers no drafts"),
     ({"frames": 121}, "InvalidParameter", "frames", "not offered"),
     ({"callback_url": "http://169.254.169.254/latest"}, "InvalidParameter", "callback_url", "callback_url"),
 ])
@@ -97,8 +97,8 @@ async def test_shape_errors(http: httpx.AsyncClient) -> None:
     headers = {"Authorization": f"Bearer {API_KEY}"}
     body: dict[str, Any] = {"model": MODEL, "content": [text(), image("https://example.com/a.png")]}
     cases = [({**body, "prompt": "x"}, "prompt"), ({**body, "duration": "5"}, "duration"),
-             ({**body, "content": [text(), {"type": "draft_task", "draft_task": {"id": "x"}}]},
-              "content[1].draft_task"),
+             ({**body, "content": [text(), {"type": "draft_task", "draft_task": {"di": "x"}}]},
+              "content[1].draft_task.id"),
              ({**body, "content": [text(), {"type": "image_url", "role": "reference_image"}]},
               "content[1].image_url.url"),
              ({"content": body["content"]}, "model")]

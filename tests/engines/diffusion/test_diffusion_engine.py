@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +16,15 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
+from refvid.api.drafts import final_request
+from refvid.api.schemas import CreateVideoRequest
 from refvid.config import Settings
+from refvid.contract import ModelOffer
 from refvid.engines.diffusion.engine import DiffusionEngine
 from refvid.engines.diffusion.tiny_weights import write_tiny_weights
+from refvid.engines.output import OutputSpec
 from refvid.errors import Cancelled, TaskFailure
+from refvid.tasks.model import Task, TaskSpec, TaskStatus
 from tests.support.diffusion import (
     FAST,
     check_cancellation,
@@ -128,3 +134,21 @@ def test_missing_weights_name_the_folder(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="preset"):
         DiffusionEngine(Settings(diffusion_weights=tmp_path, diffusion_preset="turbo"))
 
+
+
+def test_a_final_is_planned_with_its_drafts_seed(engine: DiffusionEngine, tmp_path: Path) -> None:
+    """Draft → final (api/drafts.py): the final's spec carries the seed drawn for its draft, and the engine's
+    plan renders with it at the final's size. Its latent grid is larger, so its noise is not the draft's: only
+    the seed, prompt and references are shared (docs/engines.md), not the pixels."""
+    draft_job = make_job(tmp_path, "@Image1 meets @Image2", seed=4242)
+    draft = Task(id="task-unified-1-drafting", owner="k", engine="diffusion", status=TaskStatus.COMPLETED,
+                 spec=TaskSpec(model=FAST, prompt=draft_job.prompt, resolution="480p", ratio="1:1", duration=4,
+                               generate_audio=False, draft=True), result={"seed": draft_job.output.seed})
+    served = {FAST: ModelOffer(FAST, "diffusion", ("480p", "720p"), True)}
+    final = final_request(CreateVideoRequest(model=FAST, draft_task_id=draft.id), draft, served)
+    final_job = replace(draft_job, output=OutputSpec.build(final.resolution, final.effective_ratio, final.duration,
+                                                           final.generate_audio, final.seed))
+    adapter = engine.adapter_for(engine.folder_for(FAST))
+    assert (final.resolution, final_job.output.seed) == ("720p", 4242)
+    planned = engine.prepare(final_job, adapter, final_job.output.seed)
+    assert planned.seed == engine.prepare(draft_job, adapter, draft_job.output.seed).seed == 4242

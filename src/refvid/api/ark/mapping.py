@@ -21,16 +21,18 @@ from pydantic import ValidationError
 from refvid import catalog
 from refvid.api.ark.errors import ArkError, from_refvid, invalid, missing, param_of
 from refvid.api.ark.schemas import ArkContentItem, ArkCreateRequest
+from refvid.api.drafts import load_draft
 from refvid.api.validation import build_task_spec, validate_fields
 from refvid.contract import ARK_FRAME_ROLES, ARK_ROLES, FRAME_FIELDS, Mode, ModelOffer
 from refvid.errors import ValidationFailed
-from refvid.tasks.model import TaskSpec
+from refvid.tasks.model import Task, TaskSpec
+from refvid.tasks.service import TaskService
 
 # content item type → (FoxAPI list field, the one role refvid serves for it)
 _REFERENCE_ROLES = {"image_url": ("image_urls", "reference_image"), "video_url": ("video_urls", "reference_video"),
                     "audio_url": ("audio_urls", "reference_audio")}
 # Ark features refvid does not offer, and the only values of each that it accepts.
-_OFF_VALUES: dict[str, tuple[Any, ...]] = {"draft": (None, False), "frames": (None,), "tools": (None, []),
+_OFF_VALUES: dict[str, tuple[Any, ...]] = {"frames": (None,), "tools": (None, []),
                                            "output_format": (None, "mp4"), "omni_reference_task_type": (None,)}
 
 
@@ -56,15 +58,34 @@ def parse_create(body: dict[str, Any]) -> ArkCreateRequest:
         raise invalid(param, f"{first['msg']}.") from exc
 
 
-def map_create(req: ArkCreateRequest, served: dict[str, ModelOffer]) -> ArkSubmission:
-    """The TaskSpec for an Ark request, or ArkError for the first broken rule."""
+async def load_final_draft(req: ArkCreateRequest, service: TaskService, owner: str) -> Task | None:
+    """The draft a final's `draft_task` item names (None for any other request), or ArkError naming the item
+    when there is no such draft of this key (`refvid.api.drafts.load_draft`)."""
+    found = next(((index, item.draft_task) for index, item in enumerate(req.content)
+                  if item.type == "draft_task" and item.draft_task is not None), None)
+    if found is None:
+        return None
+    if req.draft:
+        raise invalid("draft", "a request is a draft (draft: true) or the final of one (a draft_task item), not both.")
+    index, draft_task = found
+    try:
+        return await load_draft(service, owner, draft_task.id)
+    except ValidationFailed as exc:
+        raise from_refvid(422, exc.code, exc.message, f"content[{index}].draft_task.id") from exc
+
+
+def map_create(req: ArkCreateRequest, served: dict[str, ModelOffer], draft: Task | None = None) -> ArkSubmission:
+    """The TaskSpec for an Ark request, or ArkError for the first broken rule. A final's `draft` is the task
+    its `draft_task` item names (`load_final_draft`)."""
     for name, allowed in _OFF_VALUES.items():
         if getattr(req, name) not in allowed:
             raise invalid(name, f"{name} is not offered by this server (accepted: "
                                 f"{', '.join(repr(v) for v in allowed if v is not None) or 'null'}).")
     fields, where = _foxapi_fields(req)
+    if ("draft_task_id" in fields) != (draft is not None):
+        raise invalid(where.get("draft_task_id", "content"), "the draft_task item and its draft do not match.")
     try:
-        foxapi, offer = validate_fields(fields, served)
+        foxapi, offer = validate_fields(fields, served, draft)
     except ValidationFailed as exc:
         if exc.code == "invalid_model":
             raise _unknown_model(req.model, served) from exc
@@ -86,9 +107,17 @@ def _foxapi_fields(req: ArkCreateRequest) -> tuple[dict[str, Any], dict[str, str
     where: dict[str, str] = {"image_urls": "content", "video_urls": "content", "audio_urls": "content",
                              "prompt": "content"}
     prompt: str | None = None
+    draft_task_id: str | None = None
     frames: list[tuple[str, str, str]] = []  # (role, url, where) of first_frame / last_frame items
     for index, item in enumerate(req.content):
         at = f"content[{index}]"
+        if item.type == "draft_task":  # a final: the draft's prompt and references come with it
+            if item.draft_task is None:
+                raise missing(f"{at}.draft_task.id")
+            if draft_task_id is not None:
+                raise invalid(at, "at most one draft_task item is allowed.")
+            draft_task_id, where["draft_task_id"] = item.draft_task.id, f"{at}.draft_task.id"
+            continue
         if item.type == "text":
             if item.text is None:
                 raise missing(f"{at}.text")
@@ -97,7 +126,8 @@ def _foxapi_fields(req: ArkCreateRequest) -> tuple[dict[str, Any], dict[str, str
             prompt, where["prompt"] = item.text, f"{at}.text"
             continue
         if item.type not in _REFERENCE_ROLES:
-            raise invalid(f"{at}.type", f"{item.type!r} is not one of text, image_url, video_url, audio_url.")
+            raise invalid(f"{at}.type", f"{item.type!r} is not one of text, image_url, video_url, audio_url, "
+                                        "draft_task.")
         url = _reference_url(item, at)
         field, _ = _REFERENCE_ROLES[item.type]
         _check_role(item, at)
@@ -107,10 +137,12 @@ def _foxapi_fields(req: ArkCreateRequest) -> tuple[dict[str, Any], dict[str, str
         where[f"{field}[{len(lists[field])}]"] = f"{at}.{item.type}.url"
         lists[field].append(url)
     mode: Mode = "image" if frames else ("reference" if any(lists.values()) else "text")
-    fields: dict[str, Any] = {"model": _our_model(req.model, mode), "prompt": prompt, **lists}
+    fields: dict[str, Any] = {"model": _our_model(req.model, mode)}  # only what was sent: a final compares it
+    sent: dict[str, Any] = {"prompt": prompt, "draft_task_id": draft_task_id, **lists}
+    fields.update({name: value for name, value in sent.items() if value is not None and value != []})
     for name, (url, at) in _frame_fields(frames, lists).items():
         fields[name], where[name] = url, f"{at}.image_url.url"
-    for name in ("resolution", "ratio", "duration", "seed", "generate_audio", "callback_url"):
+    for name in ("resolution", "ratio", "duration", "seed", "generate_audio", "callback_url", "draft"):
         value = getattr(req, name)
         if value is not None:
             fields[name] = value
@@ -120,7 +152,7 @@ def _foxapi_fields(req: ArkCreateRequest) -> tuple[dict[str, Any], dict[str, str
 
 def _reference_url(item: ArkContentItem, at: str) -> str:
     media = getattr(item, item.type)
-    for other in ("text", *(kind for kind in _REFERENCE_ROLES if kind != item.type)):
+    for other in ("text", "draft_task", *(kind for kind in _REFERENCE_ROLES if kind != item.type)):
         if getattr(item, other) is not None:
             raise invalid(f"{at}.{other}", f"an item of type {item.type} carries no {other}.")
     if media is None:

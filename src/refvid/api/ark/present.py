@@ -67,6 +67,7 @@ def present_ark_task(task: Task, base: str, runtime: Runtime) -> ArkTask:
         resolution=spec.resolution, ratio=_ratio(task), duration=_duration(task),
         framespersecond=int(result.get("fps", FPS)), generate_audio=spec.generate_audio,
         execution_expires_after=int(runtime.settings.pending_deadline_s),
+        draft=spec.draft, draft_task_id=spec.draft_task_id,
     )
 
 

@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from refvid import catalog
 from refvid.api.ark.errors import ArkError, ArkRoute, invalid, not_found
 from refvid.api.ark.frames import last_frame_file
-from refvid.api.ark.mapping import map_create, parse_create
+from refvid.api.ark.mapping import load_final_draft, map_create, parse_create
 from refvid.api.ark.present import STORED, ark_model, ark_status, present_ark_task
 from refvid.api.ark.schemas import ArkCreateRequest, ArkErrorResponse, ArkTask, ArkTaskId, ArkTaskList, inline_schema
 from refvid.api.body import read_json_body
@@ -33,6 +33,7 @@ from refvid.api.deps import (
     caller_of,
     json_response,
 )
+from refvid.api.drafts import keep_references
 from refvid.api.head import add_head_route
 from refvid.api.inline_media import store_inline_media
 from refvid.api.limits import Limits
@@ -68,8 +69,11 @@ async def create_task(request: Request) -> Response:
     caller = caller_of(request)  # not a dependency: a create's only parameter is its body (api/deps.py)
     owner, runtime, service = caller.owner, caller.runtime, caller.service
     body = await read_json_body(request, runtime.settings.max_body_bytes)
-    submission = map_create(parse_create(body), request.app.state.models)
+    parsed = parse_create(body)
+    draft = await load_final_draft(parsed, service, owner)
+    submission = map_create(parsed, request.app.state.models, draft)
     submission = replace(submission, spec=await store_inline_media(submission.spec, owner, runtime, request))
+    await keep_references(request, owner, submission.spec, runtime.settings.upload_ttl_s)
     callback = submission.spec.callback_url
     problem = destination_problem(runtime.settings, callback) if callback else None
     if problem:

@@ -22,9 +22,15 @@ class ArkMediaUrl(BaseModel):
     url: StrictStr = Field(description="http(s) URL, base64 data: URL, or a URL of a refvid upload.")
 
 
+class ArkDraftTask(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: StrictStr = Field(description="The id of a draft task (created with `draft: true`) of the same key.")
+
+
 class ArkContentItem(BaseModel):
-    """One `content` item: `{"type": "text", "text"}` or `{"type": "<kind>_url", "<kind>_url": {"url"},
-    "role"}`. Which fields each type needs is checked by the mapping, which names the item in its error."""
+    """One `content` item: `{"type": "text", "text"}`, `{"type": "<kind>_url", "<kind>_url": {"url"}, "role"}`
+    or a final's `{"type": "draft_task", "draft_task": {"id"}}`. Which fields each type needs is checked by the
+    mapping, which names the item in its error."""
 
     model_config = ConfigDict(extra="forbid")
     type: StrictStr
@@ -33,6 +39,7 @@ class ArkContentItem(BaseModel):
     video_url: ArkMediaUrl | None = None
     audio_url: ArkMediaUrl | None = None
     role: StrictStr | None = None
+    draft_task: ArkDraftTask | None = None
 
 
 class ArkCreateRequest(BaseModel):
@@ -63,8 +70,9 @@ class ArkCreateRequest(BaseModel):
     execution_expires_after: StrictInt | None = None
     priority: StrictInt | None = None
     safety_identifier: StrictStr | None = None
+    draft: StrictBool | None = Field(None, description="A 480p preview that a final (a `draft_task` item) "
+                                     "re-renders at the final resolution; on models with drafts.")
     # Ark features refvid does not offer: only their "off" values are accepted.
-    draft: StrictBool | None = None
     frames: StrictInt | None = None
     tools: list[dict[str, Any]] | None = None
     output_format: StrictStr | None = None
@@ -110,6 +118,7 @@ class ArkTask(BaseModel):
     service_tier: str = "default"
     execution_expires_after: int
     draft: bool = False
+    draft_task_id: str | None = Field(None, description="A final's draft: the task it re-rendered.")
 
 
 class ArkTaskList(BaseModel):

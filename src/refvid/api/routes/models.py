@@ -46,7 +46,8 @@ def _model_object(offer: ModelOffer, live: Mapping[str, Mapping[str, object]]) -
     inputs = MODE_INPUTS[mode]
     return ModelObject(id=offer.model, engine=offer.engine, resolutions=list(offer.resolutions),
                        supports_audio=offer.supports_audio, mode=mode, required=list(inputs["required"]),
-                       accepts=[*COMMON_INPUTS, *inputs["required"], *inputs["optional"]],
+                       accepts=[*COMMON_INPUTS, *inputs["required"], *inputs["optional"],
+                                *(("draft", "draft_task_id") if entry and entry.draft else ())],
                        details=_with_live(dict(offer.details), live) or None, makes=offer.makes or None,
                        placeholder=offer.placeholder, limits=entry.limits() if entry else None)
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from refvid.api.body import parse_body, read_json_body
 from refvid.api.deps import caller_of, json_response
+from refvid.api.drafts import final_request, keep_references, load_draft
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.inline_media import store_inline_media
 from refvid.api.limits import Limits
@@ -34,6 +35,8 @@ async def create_video(request: Request) -> Response:
     body = await read_json_body(request, runtime.settings.max_body_bytes)
     req = parse_body(CreateVideoRequest, body)
     served: dict[str, ModelOffer] = request.app.state.models  # from the composition root (no engine imports)
+    if req.draft_task_id is not None:  # a final: its draft's request at its own resolution (api/drafts.py)
+        req = final_request(req, await load_draft(service, owner, req.draft_task_id), served)
     offer = validate_create(req, served)
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
@@ -44,6 +47,7 @@ async def create_video(request: Request) -> Response:
         raise ApiError(422, f"callback_url: {problem}", "invalid_callback_url", "callback_url")
     spec = build_task_spec(req)
     spec = await store_inline_media(spec, owner, runtime, request)  # data: URLs: size-checked, stored once
+    await keep_references(request, owner, spec, runtime.settings.upload_ttl_s)
     limits: Limits = request.app.state.limits  # open tasks and credit budget (429 / 402), then submit
     reserve_s = offer.reserved_seconds(spec.duration, spec.has_timed_references)
     base, fingerprint = base_url(request, runtime), request_fingerprint(body)

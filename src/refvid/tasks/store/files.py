@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from refvid.tasks.store.base import StoreCore
 from refvid.tasks.store.ops import Steps, reading, writing
+
+UPLOAD_PATH = re.compile(r"^/v1/files/(file-[a-z0-9]{8,64})/[^/]+$")
+
+
+def upload_id_of(url: str) -> str | None:
+    """The upload id if `url` has the shape of a URL this server issued for an upload."""
+    try:
+        match = UPLOAD_PATH.match(urlsplit(url).path)
+    except ValueError:
+        return None
+    return match.group(1) if match else None
 
 
 @writing
@@ -16,6 +29,14 @@ def insert_files(rows: Sequence[dict[str, Any]]) -> Steps[None]:
                   expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
                (row["id"], row["owner"], row["filename"], row["blob_key"], row["size_bytes"],
                 row.get("content_type"), row["created_at"], row["expires_at"]))
+
+
+@writing
+def keep_files_until(owner: str, file_ids: Sequence[str], until_s: int) -> Steps[None]:
+    """Let these uploads of `owner` live until `until_s` at least (a lifetime is never shortened)."""
+    marks = ", ".join("?" * len(file_ids))
+    yield (f"UPDATE files SET expires_at = ? WHERE owner = ? AND expires_at < ? AND id IN ({marks})",
+           (until_s, owner, until_s, *file_ids))
 
 
 @reading
