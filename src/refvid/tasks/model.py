@@ -70,6 +70,12 @@ class TaskSpec:
     # do not hold (Ark: the model id as sent, return_last_frame, camera_fixed), as sorted (name, value) pairs.
     dialect: str = "foxapi"
     dialect_options: tuple[tuple[str, str | int | bool], ...] = ()
+    # How the task waits (docs/api.md "Queue order and deadlines"): "flex" queues behind the key's "default"
+    # tasks, a higher priority goes first within the key, and a task not finished `execution_expires_after`
+    # seconds after its creation ends failed/expired (None: only the server's pending deadline applies).
+    service_tier: str = "default"
+    priority: int = 0
+    execution_expires_after: int | None = None
 
     @property
     def has_timed_references(self) -> bool:
@@ -128,6 +134,12 @@ class Task:
     @property
     def model(self) -> str:
         return self.spec.model
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the task ends expired if it has not finished (its `execution_expires_after`), or None."""
+        after_s = self.spec.execution_expires_after
+        return None if after_s is None else self.created_at + after_s
 
     @property
     def can_cancel(self) -> bool:

@@ -22,7 +22,15 @@ from refvid import catalog
 from refvid.api.ark.errors import ArkError, from_refvid, invalid, missing, param_of
 from refvid.api.ark.schemas import ArkContentItem, ArkCreateRequest
 from refvid.api.validation import build_task_spec, validate_fields
-from refvid.contract import ARK_FRAME_ROLES, ARK_ROLES, FRAME_FIELDS, Mode, ModelOffer
+from refvid.contract import (
+    ARK_DEFAULT_EXPIRES_AFTER_S,
+    ARK_FRAME_ROLES,
+    ARK_ROLES,
+    FRAME_FIELDS,
+    QUEUE_INPUTS,
+    Mode,
+    ModelOffer,
+)
 from refvid.errors import ValidationFailed
 from refvid.tasks.model import TaskSpec
 
@@ -70,10 +78,10 @@ def map_create(req: ArkCreateRequest, served: dict[str, ModelOffer]) -> ArkSubmi
             raise _unknown_model(req.model, served) from exc
         raise _ark_error(exc.code, exc.message, exc.param or "request", where) from exc
     options: dict[str, str | int | bool] = {"model": req.model}
-    for flag in ("return_last_frame", "camera_fixed", "watermark"):
-        value = getattr(req, flag)
+    for name in ("return_last_frame", "camera_fixed", "watermark", "safety_identifier"):
+        value = getattr(req, name)
         if value is not None:
-            options[flag] = value
+            options[name] = value
     spec = build_task_spec(foxapi, dialect="ark", dialect_options=tuple(sorted(options.items())))
     return ArkSubmission(spec, offer)
 
@@ -110,11 +118,12 @@ def _foxapi_fields(req: ArkCreateRequest) -> tuple[dict[str, Any], dict[str, str
     fields: dict[str, Any] = {"model": _our_model(req.model, mode), "prompt": prompt, **lists}
     for name, (url, at) in _frame_fields(frames, lists).items():
         fields[name], where[name] = url, f"{at}.image_url.url"
-    for name in ("resolution", "ratio", "duration", "seed", "generate_audio", "callback_url"):
+    for name in ("resolution", "ratio", "duration", "seed", "generate_audio", "callback_url", *QUEUE_INPUTS):
         value = getattr(req, name)
         if value is not None:
             fields[name] = value
             where[name] = name
+    fields.setdefault("execution_expires_after", ARK_DEFAULT_EXPIRES_AFTER_S)  # Ark's deadline when left out
     return fields, where
 
 
