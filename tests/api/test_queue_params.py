@@ -122,8 +122,8 @@ async def test_out_of_range_queue_fields_are_refused_naming_the_field_and_rule_i
     assert fox.json()["error"]["param"] == field and rule in fox.json()["error"]["message"]
     ark = await http.post(ARK_TASKS, headers=AUTH, json={
         "model": "dreamina-seedance-2-0-fast-260128", field: value,
-        "content": [{"type": "text", "text": "@Image1"},
-                    {"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/a.png"}, "role": "reference_image"}]})
+        "content": [{"type": "text", "text": "@Image1"}, {"type": "image_url", "role": "reference_image",
+                                                          "image_url": {"url": "http://127.0.0.1:9/a.png"}}]})
     assert ark.status_code == 400, ark.text
     error = ark.json()["error"]
     assert (error["code"], error["param"]) == ("InvalidParameter", field)
