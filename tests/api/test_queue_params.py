@@ -128,3 +128,13 @@ async def test_out_of_range_queue_fields_are_refused_naming_the_field_and_rule_i
     error = ark.json()["error"]
     assert (error["code"], error["param"]) == ("InvalidParameter", field)
     assert rule in error["message"]
+
+
+async def test_flex_sent_first_is_claimed_after_the_keys_default_task(http: httpx.AsyncClient,
+                                                                    runtime: Runtime) -> None:
+    """With no worker running, a key sends a flex task, then a default one with priority: a claim takes the
+    default one first."""
+    flex = (await http.post("/v1/videos/generations", headers=AUTH, json=create_body(service_tier="flex"))).json()
+    plain = (await http.post("/v1/videos/generations", headers=AUTH, json=create_body(priority=2))).json()
+    claimed = [runtime.store.claim_next("w1", ["compositor"], 30) for _ in range(2)]
+    assert [c.task.id for c in claimed if c is not None] == [plain["id"], flex["id"]]

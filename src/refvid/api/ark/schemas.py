@@ -57,7 +57,8 @@ class ArkCreateRequest(BaseModel):
     callback_url: StrictStr | None = None
     return_last_frame: StrictBool | None = None
     camera_fixed: StrictBool | None = None
-    watermark: StrictBool | None = Field(None, description="Accepted; refvid never watermarks.")
+    watermark: StrictBool | None = Field(None, description="refvid's engines never watermark; the relay passes it "
+                                                           "on to Ark.")
     # The queue (docs/ark.md): flex waits behind the key's default tier, priority orders within a key, and a task
     # not finished by its deadline ends `expired`; the safety identifier is stored, echoed and relayed.
     service_tier: StrictStr | None = Field(None, description="`default` or `flex`.")
