@@ -138,3 +138,14 @@ async def test_flex_sent_first_is_claimed_after_the_keys_default_task(http: http
     plain = (await http.post("/v1/videos/generations", headers=AUTH, json=create_body(priority=2))).json()
     claimed = [runtime.store.claim_next("w1", ["compositor"], 30) for _ in range(2)]
     assert [c.task.id for c in claimed if c is not None] == [plain["id"], flex["id"]]
+
+
+async def test_ark_lists_filter_by_service_tier(http: httpx.AsyncClient) -> None:
+    ids = {}
+    for tier in ("flex", "default"):
+        created = await http.post("/v1/videos/generations", headers=AUTH, json=create_body(service_tier=tier))
+        ids[tier] = created.json()["id"]
+    flex = (await http.get(ARK_TASKS, headers=AUTH, params={"filter.service_tier": "flex"})).json()
+    assert [item["id"] for item in flex["items"]] == [ids["flex"]] and flex["total"] == 1
+    bad = await http.get(ARK_TASKS, headers=AUTH, params={"filter.service_tier": "scale"})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "filter.service_tier"
