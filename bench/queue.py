@@ -91,7 +91,7 @@ def submit(store: SqlStore, waker: Waker | None) -> str:
 def wait_drained(store: SqlStore, timeout_s: float = 300) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
-        with store._tx(write=False) as q:
+        with store.transaction(write=False) as q:
             if not q("SELECT id FROM tasks WHERE status <> 'completed' LIMIT 1", ()):
                 return
         if time.monotonic() > deadline:
@@ -101,7 +101,7 @@ def wait_drained(store: SqlStore, timeout_s: float = 300) -> None:
 
 def run_one(backend: str, url: str, n_workers: int, n_tasks: int, n_samples: int, wake_dir: Path) -> Row:
     store = open_store(url)
-    with store._tx(write=True) as q:
+    with store.transaction(write=True) as q:
         q("DELETE FROM tasks", ())
     # 1. A backlog, then the workers start: the drain rate.
     for _ in range(n_tasks):
@@ -119,7 +119,7 @@ def run_one(backend: str, url: str, n_workers: int, n_tasks: int, n_samples: int
             ready.wait(60)
         go.set()
         wait_drained(store)
-        with store._tx(write=False) as q:
+        with store.transaction(write=False) as q:
             span = q("SELECT MIN(started_at) AS a, MAX(finished_at) AS b FROM tasks", ())[0]
             twice = q("SELECT COUNT(*) AS n FROM tasks WHERE attempts <> 1", ())[0]["n"]
         assert twice == 0, f"{twice} tasks were claimed more than once"

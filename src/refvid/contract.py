@@ -26,10 +26,23 @@ FAST_IMAGE_MODEL = "seedance-2.0-fast-image-to-video"
 TEXT_MODEL = "seedance-2.0-text-to-video"  # the prompt alone
 FAST_TEXT_MODEL = "seedance-2.0-fast-text-to-video"
 MODES: tuple[Mode, ...] = ("reference", "image", "text")
+# How a task waits, as Ark takes it (FoxAPI and Ark dialects alike, docs/api.md "Queue
+# order and deadlines"): `service_tier` flex queues behind the key's default-tier tasks, a higher `priority`
+# goes first within a key, and a task not finished `execution_expires_after` seconds after its creation ends
+# expired. Priority 0–9 is what third-party Ark docs show (no ByteDance-run source states it).
+QUEUE_INPUTS = ("service_tier", "execution_expires_after", "priority")
+SERVICE_TIERS = ("default", "flex")
+DEFAULT_SERVICE_TIER = "default"
+MIN_EXPIRES_AFTER_S = 3600
+MAX_EXPIRES_AFTER_S = 259_200
+ARK_DEFAULT_EXPIRES_AFTER_S = 172_800  # what Ark applies when the field is left out
+MIN_PRIORITY = 0
+MAX_PRIORITY = 9
+DEFAULT_PRIORITY = 0
 # What each mode takes besides the common fields (resolution, ratio, duration, generate_audio, seed,
 # callback_url): `required` must be sent, `optional` may be; every other input field is refused naming it.
 COMMON_INPUTS = ("model", "resolution", "ratio", "aspect_ratio", "duration", "generate_audio", "seed",
-                 "callback_url")
+                 "callback_url", *QUEUE_INPUTS)
 FRAME_FIELDS = ("image_url", "end_image_url")  # image-to-video: first frame, optional last frame
 MODE_INPUTS: dict[Mode, dict[str, tuple[str, ...]]] = {
     "reference": {"required": ("prompt",), "optional": ("image_urls", "video_urls", "audio_urls")},

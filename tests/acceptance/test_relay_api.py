@@ -180,3 +180,26 @@ def test_restart_mid_task_resumes_the_same_upstream_task(tmp_path: Path, ark: Fa
     assert task["status"] == "completed", task
     assert upstream_ids_after(ark, before) == [upstream_id]  # no second upstream submission
     assert not any(r.path.endswith(upstream_id) for r in ark.calls("DELETE"))
+
+
+def test_an_ark_request_reaches_ark_with_every_parameter_it_set(client: httpx.Client, ark: FakeArk, refs: str) -> None:
+    """An Ark-dialect Seedance 2.5 task is relayed with Ark's own model id and every parameter Ark takes that
+    the request set, as it set them (the fake Ark checks each against Ark's documented rules)."""
+    before = len(ark.creates)
+    created = client.post("/api/v3/contents/generations/tasks", json={
+        "model": "dreamina-seedance-2-5-260628",
+        "content": [{"type": "text", "text": "@Image1 walks"},
+                    {"type": "image_url", "image_url": {"url": f"{refs}/char.png"}, "role": "reference_image"}],
+        "duration": 20, "service_tier": "flex", "priority": 4, "execution_expires_after": 7200,
+        "safety_identifier": "user-42", "camera_fixed": True, "return_last_frame": True, "watermark": True})
+    assert created.status_code == 200, created.text
+    task_id = created.json()["id"]
+    assert wait_terminal(client, task_id, timeout_s=60)["status"] == "completed"
+    body = ark.creates[before]
+    assert body["model"] == "dreamina-seedance-2-5-260628" and body["duration"] == 20
+    assert {k: body.get(k) for k in ("service_tier", "priority", "execution_expires_after", "safety_identifier",
+                                     "camera_fixed", "return_last_frame", "watermark")} == {
+        "service_tier": "flex", "priority": 4, "execution_expires_after": 7200, "safety_identifier": "user-42",
+        "camera_fixed": True, "return_last_frame": True, "watermark": True}
+    shown = client.get(f"/api/v3/contents/generations/tasks/{task_id}").json()
+    assert (shown["service_tier"], shown["priority"], shown["safety_identifier"]) == ("flex", 4, "user-42")

@@ -22,17 +22,24 @@ from refvid.contract import (
     ADAPTIVE,
     AUTO_DURATION,
     DEFAULT_DURATION_S,
+    DEFAULT_PRIORITY,
     DEFAULT_RESOLUTION,
     DRAFT_RESOLUTION,
+    DEFAULT_SERVICE_TIER,
     MAX_COUNT,
     MAX_DURATION_S,
+    MAX_EXPIRES_AFTER_S,
+    MAX_PRIORITY,
     MAX_PROMPT_CHARS,
     MAX_SEED,
     MIN_DURATION_S,
+    MIN_EXPIRES_AFTER_S,
+    MIN_PRIORITY,
     RANDOM_SEED,
     RATIOS,
     REFERENCE_MODEL,
     RESOLUTIONS,
+    SERVICE_TIERS,
 )
 
 MAX_URL_CHARS = 4096
@@ -120,6 +127,14 @@ class CreateVideoRequest(BaseModel):
     draft_task_id: str | None = Field(None, description="Extension: the final of this draft (a task of yours, "
                                       "at most 7 days old): its prompt, references, duration, ratio, audio setting "
                                       "and seed, rendered at this request's resolution.")
+    # Ark's queue parameters, taken here as extension fields (docs/api.md "Queue order and deadlines").
+    service_tier: str = Field(DEFAULT_SERVICE_TIER, description="Extension: `default` or `flex`; a flex task "
+                                                                "waits behind this key's default-tier tasks.")
+    execution_expires_after: int | None = Field(
+        None, description=f"Extension: {MIN_EXPIRES_AFTER_S}–{MAX_EXPIRES_AFTER_S} seconds; a task not finished "
+                          "that long after its creation fails with code `expired` and its credits are released.")
+    priority: int = Field(DEFAULT_PRIORITY, description=f"Extension: {MIN_PRIORITY}–{MAX_PRIORITY}; higher runs "
+                                                        "first among this key's tasks of one tier.")
 
     @field_validator("prompt")
     @classmethod
@@ -157,6 +172,35 @@ class CreateVideoRequest(BaseModel):
     def _seed(cls, value: int) -> int:
         if value != RANDOM_SEED and not 0 <= value <= MAX_SEED:
             raise PydanticCustomError("invalid_seed", f"seed must be {RANDOM_SEED} or 0–{MAX_SEED} (got {value})")
+        return value
+
+    @field_validator("service_tier")
+    @classmethod
+    def _service_tier(cls, value: str) -> str:
+        if value not in SERVICE_TIERS:
+            raise PydanticCustomError("invalid_service_tier", f"service_tier must be one of "
+                                      f"{', '.join(SERVICE_TIERS)} (got {value[:40]!r})")
+        return value
+
+    @field_validator("execution_expires_after", "priority", mode="before")
+    @classmethod
+    def _queue_int_type(cls, value: Any, info: Any) -> Any:
+        return _reject_bool(value, str(info.field_name))
+
+    @field_validator("execution_expires_after")
+    @classmethod
+    def _expires_after(cls, value: int | None) -> int | None:
+        if value is not None and not MIN_EXPIRES_AFTER_S <= value <= MAX_EXPIRES_AFTER_S:
+            raise PydanticCustomError("invalid_execution_expires_after", f"execution_expires_after must be "
+                                      f"{MIN_EXPIRES_AFTER_S}–{MAX_EXPIRES_AFTER_S} seconds (got {value})")
+        return value
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, value: int) -> int:
+        if not MIN_PRIORITY <= value <= MAX_PRIORITY:
+            raise PydanticCustomError("invalid_priority", f"priority must be {MIN_PRIORITY}–{MAX_PRIORITY} "
+                                      f"(got {value})")
         return value
 
     @field_validator("image_urls", "video_urls", "audio_urls")

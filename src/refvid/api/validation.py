@@ -113,6 +113,8 @@ def build_task_spec(req: CreateVideoRequest, dialect: str = "foxapi",
         image_urls=tuple(req.image_urls), video_urls=tuple(req.video_urls), audio_urls=tuple(req.audio_urls),
         image_url=req.image_url, end_image_url=req.end_image_url, callback_url=req.callback_url,
         dialect=dialect, dialect_options=dialect_options, draft=req.draft, draft_task_id=req.draft_task_id,
+        service_tier=req.service_tier, priority=req.priority,
+        execution_expires_after=req.execution_expires_after,
     )
 
 

@@ -64,6 +64,10 @@ class EngineInput:
     output: OutputSpec
     work_dir: Path  # private scratch folder for this attempt; the output file goes here
     requested_ratio: str = ""  # the ratio as the client sent it (`adaptive` survives here for the relay)
+    # What the request asked that no local engine renders from and a provider takes as it is (Ark's
+    # service_tier, priority, execution_expires_after, safety_identifier, camera_fixed, watermark,
+    # return_last_frame), as sorted (name, value) pairs: the relay forwards them.
+    passthrough: tuple[tuple[str, str | int | bool], ...] = ()
 
     @property
     def mode(self) -> Mode:

@@ -1,5 +1,6 @@
-"""Housekeeping run by every server and worker process: the reaper for expired leases, the deadline for
-tasks that never started, and garbage collection of expired uploads and results (`collection.py`)."""
+"""Housekeeping run by every server and worker process: the reaper for expired leases, the deadlines (a
+task's own `execution_expires_after`, pending or running, and the server's for tasks that never started), and
+garbage collection of expired uploads and results (`collection.py`)."""
 
 from __future__ import annotations
 
@@ -41,10 +42,13 @@ class Maintenance:
 
     def run_once(self) -> None:
         store, settings = self.store, self.settings
+        overdue = store.expire_overdue() + store.expire_pending(settings.pending_deadline_s)
+        for task in overdue:
+            log.warning("task %s: past its deadline → expired", task.id)
         changed = store.reap_expired(settings.max_attempts)
-        changed += store.expire_pending(settings.pending_deadline_s)
         for task in changed:
             log.warning("task %s: lease expired → %s (attempt %d)", task.id, task.status, task.attempts)
+        changed += overdue
         if changed:
             self.waker.notify()
         if time.monotonic() - self._last_collect >= self.settings.collect_interval_s:

@@ -143,6 +143,18 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
             "CREATE INDEX tasks_uncollected ON tasks (finished_at, id) WHERE collected_at IS NULL",
         ],
     ),
+    (
+        5,
+        [
+            # How a task waits (docs/api.md "Queue order and deadlines"): claims order a key's tasks by tier
+            # and priority (claims.FAIR_ORDER), and maintenance ends the tasks past their own deadline; the
+            # partial index holds only the tasks that have one, so the per-second pass reads only those.
+            "ALTER TABLE tasks ADD COLUMN service_tier TEXT NOT NULL DEFAULT 'default'",
+            "ALTER TABLE tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN expires_at DOUBLE PRECISION",
+            "CREATE INDEX tasks_deadline ON tasks (status, expires_at) WHERE expires_at IS NOT NULL",
+        ],
+    ),
 ]
 
 LATEST_VERSION = MIGRATIONS[-1][0]

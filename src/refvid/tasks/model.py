@@ -33,6 +33,8 @@ TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
 }
 
 _ID_ALPHABET = string.ascii_lowercase + string.digits
+#: the creating wire's options a provider takes as they were asked (`TaskSpec.passthrough`)
+PROVIDER_OPTIONS = ("camera_fixed", "return_last_frame", "safety_identifier", "watermark")
 
 
 def new_task_id(now_s: float | None = None) -> str:
@@ -73,6 +75,12 @@ class TaskSpec:
     # Draft → final (api/drafts.py): a draft is a 480p preview; a final names the draft it re-renders.
     draft: bool = False
     draft_task_id: str | None = None
+    # How the task waits (docs/api.md "Queue order and deadlines"): "flex" queues behind the key's "default"
+    # tasks, a higher priority goes first within the key, and a task not finished `execution_expires_after`
+    # seconds after its creation ends failed/expired (None: only the server's pending deadline applies).
+    service_tier: str = "default"
+    priority: int = 0
+    execution_expires_after: int | None = None
 
     @property
     def has_timed_references(self) -> bool:
@@ -98,6 +106,16 @@ class TaskSpec:
     def frame_urls(self) -> tuple[str, ...]:
         """The image-to-video frames in order (first, then last when sent); empty for the other modes."""
         return tuple(url for url in (self.image_url, self.end_image_url) if url)
+
+    def passthrough(self) -> tuple[tuple[str, str | int | bool], ...]:
+        """What a provider takes as the client asked it (`EngineInput.passthrough`): the creating wire's flags
+        (Ark: camera_fixed, watermark, return_last_frame, safety_identifier) and the queue fields that differ
+        from their defaults (a provider applies its own defaults to what is left out)."""
+        options = {name: value for name, value in self.dialect_options if name in PROVIDER_OPTIONS}
+        queue = {"service_tier": self.service_tier if self.service_tier != "default" else None,
+                 "priority": self.priority or None, "execution_expires_after": self.execution_expires_after}
+        options.update({name: value for name, value in queue.items() if value is not None})
+        return tuple(sorted(options.items()))
 
     def option(self, name: str) -> str | int | bool | None:
         """One of `dialect_options`, or None when the creating wire did not set it."""
@@ -131,6 +149,12 @@ class Task:
     @property
     def model(self) -> str:
         return self.spec.model
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the task ends expired if it has not finished (its `execution_expires_after`), or None."""
+        after_s = self.spec.execution_expires_after
+        return None if after_s is None else self.created_at + after_s
 
     @property
     def can_cancel(self) -> bool:

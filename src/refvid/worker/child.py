@@ -70,7 +70,7 @@ def resolve_job(engine: Any, job: JobRequest) -> EngineInput:
     duration = spec.duration if spec.duration > 0 else engine.choose_duration(job.references)
     output = OutputSpec.build(spec.resolution, ratio, duration, spec.generate_audio, job.seed)
     return EngineInput(job.task_id, spec.model, spec.prompt, job.references, output, job.work_dir,
-                       requested_ratio=spec.ratio)
+                       requested_ratio=spec.ratio, passthrough=spec.passthrough())
 
 
 def _watch_parent(parent_pid: int) -> None:

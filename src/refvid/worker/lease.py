@@ -110,6 +110,10 @@ class Lease:
                                                  self._settings.lease_s, self._cancellable)
                     next_beat = now + self._settings.heartbeat_s
                     if not beat.ok:
+                        # A task that ended elsewhere with a stop asked (its deadline passed, or cancelled) is
+                        # stopped as a cancel, so the engine undoes its outside effects (an upstream job).
+                        if self._store.cancel_requested(self.task_id):
+                            self.cancelled.set()
                         self.lost.set()
                         return
                     if beat.cancel_requested:

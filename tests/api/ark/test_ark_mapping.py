@@ -35,7 +35,10 @@ async def test_ark_and_foxapi_requests_make_the_same_spec(ark: AsyncArk, http: h
     assert fox_task is not None and ark_task is not None
     assert ark_task.engine == fox_task.engine
     # data: URLs are stored as one upload per request (api/inline_media.py), so only the URLs' shape may differ
-    assert dataclasses.replace(ark_task.spec, dialect="foxapi", dialect_options=(), image_urls=(), audio_urls=()) \
+    # …and Ark's deadline applies to a task that names none (Ark's default), FoxAPI's only when asked.
+    assert (ark_task.spec.execution_expires_after, fox_task.spec.execution_expires_after) == (172_800, None)
+    assert dataclasses.replace(ark_task.spec, dialect="foxapi", dialect_options=(), image_urls=(), audio_urls=(),
+                               execution_expires_after=None) \
         == dataclasses.replace(fox_task.spec, image_urls=(), audio_urls=())
     assert [len(spec.image_urls) + len(spec.audio_urls) for spec in (ark_task.spec, fox_task.spec)] == [3, 3]
     assert ark_task.spec.dialect == "ark" and fox_task.spec.dialect == "foxapi"

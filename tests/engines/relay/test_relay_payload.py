@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from refvid.engines.relay.payload import (
 from refvid.errors import TaskFailure
 from refvid.tasks.model import TaskStatus
 from tests.support import media_factory as mf
-from tests.support.fakes.ark_contract import validate_create
+from tests.support.fakes.ark_contract import ArkReject, validate_create
 from tests.support.relay import UPLOAD, make_job, ref
 
 BIG = 10**9
@@ -145,3 +146,28 @@ def test_text_only_and_first_last_frame_content(tmp_path: Path, files: dict[str,
                                         model="seedance-2.0-image-to-video"), "m", None)
     assert [c.get("role") for c in first_only["content"]] == [None, "first_frame"]
     validate_create(first_only)
+
+
+def test_every_parameter_ark_takes_is_forwarded_as_asked(tmp_path: Path, files: dict[str, Path]) -> None:
+    """The queue, safety and wire flags go as the request set them; Seedance 2.5's two untyped fields go as the
+    official SDKs send `extra_body` (top level, left out at their defaults); the fake Ark's contract holds."""
+    refs = [ref("image", 0, files["png"], "https://h/a.png"), ref("audio", 0, files["wav"], "https://h/d.wav")]
+    job = dataclasses.replace(make_job(tmp_path, refs, model="seedance-2.5-reference-to-video"), passthrough=(
+        ("camera_fixed", True), ("execution_expires_after", 7200), ("priority", 4), ("return_last_frame", True),
+        ("safety_identifier", "user-42"), ("service_tier", "flex"), ("watermark", True)))
+    body = build_request(job, "dreamina-seedance-2-5-260628", None)
+    assert {k: body[k] for k in ("camera_fixed", "execution_expires_after", "priority", "return_last_frame",
+                                 "safety_identifier", "service_tier", "watermark")} == dict(job.passthrough)
+    assert "omni_reference_task_type" not in body and "output_format" not in body  # auto, mp4: left out
+    validate_create(body)
+    # Where the worker sets them (EngineInput.task_type, OutputSpec.container), they travel as extra fields.
+    object.__setattr__(job, "task_type", "extend")
+    object.__setattr__(job.output, "container", "mov")
+    body = build_request(job, "dreamina-seedance-2-5-260628", None)
+    assert (body["omni_reference_task_type"], body["output_format"]) == ("extend", "mov")
+    validate_create(body)
+    with pytest.raises(ArkReject) as refused:  # the fake holds a 2.0 model to what 2.0 takes
+        validate_create({**body, "model": "dreamina-seedance-2-0-260128"})
+    assert refused.value.code.startswith("InvalidParameter")
+    with pytest.raises(ArkReject):
+        validate_create({**body, "execution_expires_after": 60})

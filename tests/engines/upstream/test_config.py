@@ -81,3 +81,26 @@ def test_a_result_elsewhere_than_the_upstream_is_never_fetched(tmp_path: Path) -
                 http.download(url, tmp_path / "v.mp4", sleep=lambda s: None)
     finally:
         http.close()
+
+
+def test_a_seedance_upstream_takes_each_served_models_limits_from_the_catalog(tmp_path: Path) -> None:
+    """Ark serves the whole line as the catalog states it: 2.5 takes 30/10/10 references and 30 s, 2.0 keeps
+    9/3/3 and 15 s; the operator's `accepts` still narrows both."""
+    path = write(tmp_path, upstream("ark", "ark", "https://ark.example.com/api/v3",
+                                    model="dreamina-seedance-2-5-260628",
+                                    serves=["seedance-2.5-reference-to-video", "seedance-2.0-reference-to-video"]))
+    settings = Settings(data_dir=tmp_path, upstreams=path)
+    offers = registry.model_offers(settings)
+    [v25] = offers["seedance-2.5-reference-to-video"].acceptances
+    [v20] = offers["seedance-2.0-reference-to-video"].acceptances
+    assert v25.refusal({"image": 30, "video": 10, "audio": 10}, 25, "1080p", True) is None
+    assert v25.refusal({"image": 31, "video": 0, "audio": 0}, 5, "720p", True) is not None
+    assert v20.refusal({"image": 10, "video": 0, "audio": 0}, 5, "720p", True) == (
+        "image_urls", "image_urls has 10, it takes at most 9")
+    assert v20.refusal({"image": 1, "video": 0, "audio": 0}, 25, "720p", True) == (
+        "duration", "duration 25, it makes 4-15 s")
+    narrowed = write(tmp_path, upstream("ark", "ark", "https://ark.example.com/api/v3", model="x",
+                                        serves=["seedance-2.5-reference-to-video"], accepts={"max_images": 12}))
+    [ark] = load_upstreams(narrowed)
+    assert (ark.capabilities_for("seedance-2.5-reference-to-video").max_images,
+            ark.capabilities_for("seedance-2.5-reference-to-video").max_duration_s) == (12, 30)

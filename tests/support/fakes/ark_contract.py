@@ -15,7 +15,13 @@ DATA_URL = {"image_url": re.compile(r"^data:image/(png|jpeg|jpg|webp|bmp|tiff|gi
             "audio_url": re.compile(r"^data:audio/(wav|mp3|mpeg);base64,(.*)$", re.S)}
 FIELDS = {"model", "content", "resolution", "ratio", "duration", "generate_audio", "seed", "watermark",
           "callback_url", "return_last_frame", "service_tier", "execution_expires_after", "frames",
-          "camera_fixed", "draft"}
+          "camera_fixed", "draft", "priority", "safety_identifier", "tools",
+          # Seedance 2.5, untyped in the SDKs (sent as extra_body)
+          "output_format", "omni_reference_task_type"}
+# Per model line: (images, videos, audios, most seconds, audio alone allowed); 2.5 ids carry `2-5`.
+LIMITS = {"2.0": (9, 3, 3, 15, False), "2.5": (30, 10, 10, 30, True)}
+CHOICES = {"service_tier": {"default", "flex"}, "omni_reference_task_type": {"auto", "reference", "edit", "extend"},
+           "output_format": {"mp4", "mov"}}
 RATIOS = {"16:9", "4:3", "1:1", "3:4", "9:16", "21:9", "adaptive"}
 
 
@@ -64,23 +70,46 @@ def validate_create(body: Any) -> None:
         raise bad("content", "first_frame/last_frame cannot be combined with reference content")
     if frames and sorted(frames) not in (["first_frame"], ["first_frame", "last_frame"]):
         raise bad("content.role", f"frame roles {frames}: one first_frame, optionally one last_frame")
-    if counts["text"] > 1 or counts["image_url"] > 9 or counts["video_url"] > 3 or counts["audio_url"] > 3:
-        raise bad("content", f"too many items: {counts}")
-    if counts["audio_url"] and not (counts["image_url"] or counts["video_url"]):
+    line = "2.5" if "2-5" in body["model"] else "2.0"
+    images, videos, audios, longest_s, audio_alone = LIMITS[line]
+    if counts["text"] > 1 or counts["image_url"] > images or counts["video_url"] > videos \
+            or counts["audio_url"] > audios:
+        raise bad("content", f"too many items for Seedance {line}: {counts}")
+    if counts["audio_url"] and not (counts["image_url"] or counts["video_url"] or audio_alone):
         raise bad("content", "audio needs at least one image or video")
+    _check_options(body, line, bad)
     if body.get("resolution", "720p") not in ("480p", "720p", "1080p"):
         raise bad("resolution", repr(body.get("resolution")))
     if body.get("ratio", "adaptive") not in RATIOS:
         raise bad("ratio", repr(body.get("ratio")))
     duration = body.get("duration", 5)
-    if not isinstance(duration, int) or isinstance(duration, bool) or not (duration == -1 or 4 <= duration <= 15):
+    if not isinstance(duration, int) or isinstance(duration, bool) \
+            or not (duration == -1 or 4 <= duration <= longest_s):
         raise bad("duration", repr(duration))
     seed = body.get("seed", -1)
     if not isinstance(seed, int) or isinstance(seed, bool) or not -1 <= seed <= 2**32 - 1:
         raise bad("seed", repr(seed))
-    for flag in ("generate_audio", "watermark"):
+    for flag in ("generate_audio", "watermark", "camera_fixed", "return_last_frame", "draft"):
         if not isinstance(body.get(flag, True), bool):
             raise bad(flag, "must be a boolean")
+
+
+def _check_options(body: dict[str, Any], line: str, bad: Any) -> None:
+    """The queue, safety and Seedance 2.5 parameters (upstreams.md §4): choices, ranges, and what 2.0 lacks."""
+    for name, choices in CHOICES.items():
+        if name in body and body[name] not in choices:
+            raise bad(name, f"{body[name]!r} is not one of {sorted(choices)}")
+    for name in ("output_format", "omni_reference_task_type"):
+        if name in body and line != "2.5":
+            raise bad(name, f"only Seedance 2.5 takes {name}")
+    expires = body.get("execution_expires_after", 3600)
+    if not isinstance(expires, int) or isinstance(expires, bool) or not 3600 <= expires <= 259_200:
+        raise bad("execution_expires_after", repr(expires))
+    priority = body.get("priority", 0)
+    if not isinstance(priority, int) or isinstance(priority, bool) or not 0 <= priority <= 9:
+        raise bad("priority", repr(priority))
+    if not isinstance(body.get("safety_identifier", ""), str):
+        raise bad("safety_identifier", "must be a string")
 
 
 def _check_url(kind: str, url: str, bad: Any) -> None:

@@ -23,7 +23,15 @@ from refvid.api.ark.errors import ArkError, from_refvid, invalid, missing, param
 from refvid.api.ark.schemas import ArkContentItem, ArkCreateRequest
 from refvid.api.drafts import load_draft
 from refvid.api.validation import build_task_spec, validate_fields
-from refvid.contract import ARK_FRAME_ROLES, ARK_ROLES, FRAME_FIELDS, Mode, ModelOffer
+from refvid.contract import (
+    ARK_DEFAULT_EXPIRES_AFTER_S,
+    ARK_FRAME_ROLES,
+    ARK_ROLES,
+    FRAME_FIELDS,
+    QUEUE_INPUTS,
+    Mode,
+    ModelOffer,
+)
 from refvid.errors import ValidationFailed
 from refvid.tasks.model import Task, TaskSpec
 from refvid.tasks.service import TaskService
@@ -91,10 +99,10 @@ def map_create(req: ArkCreateRequest, served: dict[str, ModelOffer], draft: Task
             raise _unknown_model(req.model, served) from exc
         raise _ark_error(exc.code, exc.message, exc.param or "request", where) from exc
     options: dict[str, str | int | bool] = {"model": req.model}
-    for flag in ("return_last_frame", "camera_fixed", "watermark"):
-        value = getattr(req, flag)
+    for name in ("return_last_frame", "camera_fixed", "watermark", "safety_identifier"):
+        value = getattr(req, name)
         if value is not None:
-            options[flag] = value
+            options[name] = value
     spec = build_task_spec(foxapi, dialect="ark", dialect_options=tuple(sorted(options.items())))
     return ArkSubmission(spec, offer)
 
@@ -142,11 +150,12 @@ def _foxapi_fields(req: ArkCreateRequest) -> tuple[dict[str, Any], dict[str, str
     fields.update({name: value for name, value in sent.items() if value is not None and value != []})
     for name, (url, at) in _frame_fields(frames, lists).items():
         fields[name], where[name] = url, f"{at}.image_url.url"
-    for name in ("resolution", "ratio", "duration", "seed", "generate_audio", "callback_url", "draft"):
+    for name in ("resolution", "ratio", "duration", "seed", "generate_audio", "callback_url", "draft", *QUEUE_INPUTS):
         value = getattr(req, name)
         if value is not None:
             fields[name] = value
             where[name] = name
+    fields.setdefault("execution_expires_after", ARK_DEFAULT_EXPIRES_AFTER_S)  # Ark's deadline when left out
     return fields, where
 
 

@@ -66,9 +66,15 @@ def present_ark_task(task: Task, base: str, runtime: Runtime) -> ArkTask:
         seed=int(seed) if seed is not None and int(seed) >= 0 else None,
         resolution=spec.resolution, ratio=_ratio(task), duration=_duration(task),
         framespersecond=int(result.get("fps", FPS)), generate_audio=spec.generate_audio,
-        execution_expires_after=int(runtime.settings.pending_deadline_s),
+        service_tier=spec.service_tier, priority=spec.priority,
+        execution_expires_after=spec.execution_expires_after or int(runtime.settings.pending_deadline_s),
+        safety_identifier=_text_option(spec.option("safety_identifier")),
         draft=spec.draft, draft_task_id=spec.draft_task_id,
     )
+
+
+def _text_option(value: str | int | bool | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _error(task: Task, status: ArkStatus) -> ArkTaskError | None:

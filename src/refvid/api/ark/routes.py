@@ -3,6 +3,7 @@
     POST   /api/v3/contents/generations/tasks          create → {"id"}
     GET    /api/v3/contents/generations/tasks/{id}     the task object
     GET    /api/v3/contents/generations/tasks          ?page_num&page_size&filter.status&filter.model&filter.task_ids
+                                                       &filter.service_tier
     DELETE /api/v3/contents/generations/tasks/{id}     cancel a queued task / delete a finished one → {}
     GET    /api/v3/results/{id}/last_frame.png         signed, no Authorization (return_last_frame)
 
@@ -44,6 +45,7 @@ from refvid.contract import (
     ARK_LIST_WINDOW_S,
     ARK_MAX_PAGE_SIZE,
     ARK_STATUSES,
+    SERVICE_TIERS,
     ArkStatus,
 )
 from refvid.errors import Conflict, NotFound
@@ -109,10 +111,15 @@ async def list_tasks(
     status: Annotated[str | None, Query(alias="filter.status")] = None,
     model: Annotated[str | None, Query(alias="filter.model")] = None,
     task_ids: Annotated[list[str] | None, Query(alias="filter.task_ids")] = None,
+    service_tier: Annotated[str | None, Query(alias="filter.service_tier")] = None,
 ) -> ArkTaskList:
     if status is not None and status not in ARK_STATUSES:
         raise invalid("filter.status", f"{status!r} is not one of {', '.join(ARK_STATUSES)}.")
+    if service_tier is not None and service_tier not in SERVICE_TIERS:
+        raise invalid("filter.service_tier", f"{service_tier!r} is not one of {', '.join(SERVICE_TIERS)}.")
     matching = await _matching(caller.service, caller.owner, status, model, task_ids or [])
+    if service_tier is not None:
+        matching = [task for task in matching if task.spec.service_tier == service_tier]
     page = matching[(page_num - 1) * page_size: page_num * page_size]
     base = base_url(request, caller.runtime)
     return ArkTaskList(items=[present_ark_task(t, base, caller.runtime) for t in page], total=len(matching))

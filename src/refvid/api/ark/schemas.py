@@ -64,12 +64,14 @@ class ArkCreateRequest(BaseModel):
     callback_url: StrictStr | None = None
     return_last_frame: StrictBool | None = None
     camera_fixed: StrictBool | None = None
-    watermark: StrictBool | None = Field(None, description="Accepted; refvid never watermarks.")
-    # Accepted as Ark documents them; they change nothing here (one tier, no priorities, no safety ids).
-    service_tier: StrictStr | None = None
-    execution_expires_after: StrictInt | None = None
-    priority: StrictInt | None = None
-    safety_identifier: StrictStr | None = None
+    watermark: StrictBool | None = Field(None, description="refvid's engines never watermark; the relay passes it "
+                                                           "on to Ark.")
+    # The queue (docs/ark.md): flex waits behind the key's default tier, priority orders within a key, and a task
+    # not finished by its deadline ends `expired`; the safety identifier is stored, echoed and relayed.
+    service_tier: StrictStr | None = Field(None, description="`default` or `flex`.")
+    execution_expires_after: StrictInt | None = Field(None, description="3600–259200 seconds (default 172800).")
+    priority: StrictInt | None = Field(None, description="0–9; higher first within a key.")
+    safety_identifier: StrictStr | None = Field(None, max_length=256)
     draft: StrictBool | None = Field(None, description="A 480p preview that a final (a `draft_task` item) "
                                      "re-renders at the final resolution; on models with drafts.")
     # Ark features refvid does not offer: only their "off" values are accepted.
@@ -115,8 +117,11 @@ class ArkTask(BaseModel):
     duration: int
     framespersecond: int
     generate_audio: bool
-    service_tier: str = "default"
-    execution_expires_after: int
+    service_tier: str = Field("default", description="`default` or `flex`, as the task was created.")
+    execution_expires_after: int = Field(description="Seconds after creation at which an unfinished task ends "
+                                                     "`expired` (the server's pending deadline when not asked).")
+    priority: int = Field(0, description="0–9, as the task was created; higher runs first within a key.")
+    safety_identifier: str | None = Field(None, description="As the task was created.")
     draft: bool = False
     draft_task_id: str | None = Field(None, description="A final's draft: the task it re-rendered.")
 

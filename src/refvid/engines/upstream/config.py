@@ -94,6 +94,12 @@ class UpstreamConfig(BaseModel):
     def capabilities(self) -> Family:
         return family_named(self.family or DEFAULT_FAMILY[self.provider], self.accepts)
 
+    def capabilities_for(self, model: str) -> Family:
+        """What this upstream honours for `model`: its family's preset (Seedance: the model's catalog entry,
+        `Family.for_model`), then the operator's `[upstream.accepts]` keys."""
+        preset = family_named(self.family or DEFAULT_FAMILY[self.provider])
+        return preset.for_model(catalog.active().get(model)).with_overrides(self.accepts)
+
     def key(self) -> str | None:
         """The API key: `api_key`, else the variable `api_key_env` names (read when used, never shown)."""
         if self.api_key:

@@ -5,7 +5,9 @@ upstream in its `[upstream.accepts]` table.
 
 The numbers are the served models' own (`docs/upstreams.md`): MiniMax-H3 Ref2VA takes ≤ 9 images, ≤ 3 videos,
 ≤ 3 audios, 12 in all, 4–15 s, with joint stereo audio; Wan 2.x is text/image-to-video without sound; LTX-2
-makes joint audio and video with images as frame conditions; Seedance (Ark) is the contract itself.
+makes joint audio and video with images as frame conditions; Seedance (Ark) takes each served model's own
+catalog entry (`for_model`: Seedance 2.0 9/3/3 and 4–15 s, 2.5 30/10/10 and 4–30 s), since Ark serves the
+whole line as the catalog states it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from refvid.catalog import CatalogModel
 from refvid.contract import MAX_COUNT, MAX_DURATION_S, MAX_TOTAL_REFERENCES, MIN_DURATION_S, MODES, RESOLUTIONS, Mode
 from refvid.engines.mention_labels import LabelStyle
 
@@ -32,13 +35,24 @@ class Family:
     resolutions: tuple[str, ...] = RESOLUTIONS
     audio: bool = False
     labels: LabelStyle = "plain"
+    from_catalog: bool = False  # the served model's own limits are its catalog entry's (Seedance on Ark)
 
     def max_of(self, kind: str) -> int:
         return int(getattr(self, f"max_{kind}s"))
 
+    def for_model(self, entry: CatalogModel | None) -> Family:
+        """The limits this family honours for one served model: a catalog family's are the model's entry
+        (references per kind and in all, durations, resolutions); the other presets are the same for every
+        model they serve."""
+        if not self.from_catalog or entry is None:
+            return self
+        return replace(self, max_images=entry.max_images, max_videos=entry.max_videos, max_audios=entry.max_audios,
+                       max_references=entry.max_references, min_duration_s=entry.min_duration,
+                       max_duration_s=entry.max_duration, resolutions=entry.resolutions)
+
     def with_overrides(self, overrides: dict[str, Any]) -> Family:
         """This preset with the operator's `[upstream.accepts]` keys; an unknown key is a clear error."""
-        known = {f.name for f in fields(self)} - {"name"}
+        known = {f.name for f in fields(self)} - {"name", "from_catalog"}
         unknown = set(overrides) - known
         if unknown:
             raise ValueError(f"unknown accepts key(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
@@ -58,7 +72,7 @@ FAMILIES: dict[str, Family] = {family.name: family for family in (
     Family("wan", ("text", "image", "reference"), 1, 0, 0, 1, max_duration_s=10),
     Family("ltx2", ("text", "image"), 2, 0, 0, 2, max_duration_s=15, audio=True),
     Family("seedance", MODES, MAX_COUNT["image"], MAX_COUNT["video"], MAX_COUNT["audio"], MAX_TOTAL_REFERENCES,
-           audio=True),
+           audio=True, from_catalog=True),
 )}
 
 

@@ -26,7 +26,7 @@ def offer(settings: Settings, model: str) -> contract.ModelOffer | None:
     return contract.ModelOffer(
         model=model, engine="upstream", resolutions=resolutions, max_duration_s=entry.max_duration,
         supports_audio=any(u.capabilities.audio for u in serving), details=describe(settings).get(model, {}),
-        acceptances=tuple(acceptance(u) for u in serving), makes=_makes(serving))
+        acceptances=tuple(acceptance(u, model) for u in serving), makes=_makes(serving))
 
 
 def _makes(serving: list[UpstreamConfig]) -> str:

@@ -45,9 +45,9 @@ class Member:
         return self.in_flight < self.config.max_in_flight
 
 
-def acceptance(config: UpstreamConfig) -> Acceptance:
-    """What the upstream accepts, as the API checks it at submit."""
-    family = config.capabilities
+def acceptance(config: UpstreamConfig, model: str) -> Acceptance:
+    """What the upstream accepts for `model`, as the API checks it at submit."""
+    family = config.capabilities_for(model)
     kinds: tuple[MediaKind, ...] = ("image", "video", "audio")
     return Acceptance(source=f"upstream {config.name}", max_count=tuple((k, family.max_of(k)) for k in kinds),
                       max_references=family.max_references, min_duration_s=family.min_duration_s,
@@ -61,7 +61,7 @@ def refusal(config: UpstreamConfig, job: EngineInput) -> str | None:
     if job.mode not in config.capabilities.modes:
         return f"it does not do {job.mode}-to-video"
     counts: dict[MediaKind, int] = {kind: len(job.of_kind(kind)) for kind in ("image", "video", "audio")}
-    why = acceptance(config).refusal(counts, -1, job.output.resolution, job.output.generate_audio)
+    why = acceptance(config, job.model).refusal(counts, -1, job.output.resolution, job.output.generate_audio)
     return why[1] if why else None
 
 

@@ -21,13 +21,14 @@ from refvid.tasks.store.ops import run_steps
 from refvid.tasks.store.rows import record_status_changes, task_from_row
 
 #: Which pending task a worker takes (docs/operations.md "Fair claiming"): first the owners with the fewest
-#: tasks running, then the owner served longest ago (round-robin: an owner never served comes first), then
-#: the oldest task of that owner. One key's batch of 60 cannot starve another key's single task, and with
-#: one key alone this is plain FIFO. Correlated subqueries over the (owner, status) and (owner, created_at)
-#: indexes, so it stays portable SQL for SQLite and PostgreSQL.
+#: tasks running, then the owner served longest ago (round-robin: an owner never served comes first), then,
+#: among that owner's tasks, the default tier before flex, the higher priority first, and the oldest first
+#: (docs/api.md "Queue order and deadlines"). One key's batch of 60 cannot starve another key's single task,
+#: and a key that sets neither tier nor priority is served FIFO. Correlated subqueries over the (owner,
+#: status) and (owner, started_at) indexes, so it stays portable SQL for SQLite and PostgreSQL.
 FAIR_ORDER = """(SELECT COUNT(*) FROM tasks r WHERE r.owner = t.owner AND r.status = 'processing'),
                 COALESCE((SELECT MAX(s.started_at) FROM tasks s WHERE s.owner = t.owner), 0),
-                t.created_at, t.id"""
+                CASE WHEN t.service_tier = 'flex' THEN 1 ELSE 0 END, t.priority DESC, t.created_at, t.id"""
 
 
 class ClaimRows(StoreCore):

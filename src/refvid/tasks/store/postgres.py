@@ -180,6 +180,13 @@ class PostgresStore(SqlStore):
             log.info("expiry: another node is expiring the same tasks; skipping this pass")
             return []
 
+    def expire_overdue(self) -> list[Task]:
+        try:
+            return super().expire_overdue()
+        except pg_errors.DeadlockDetected:
+            log.info("expiry: another node is expiring the same tasks; skipping this pass")
+            return []
+
     # -- wake-ups -----------------------------------------------------------------------------------
     def notify_waiters(self) -> None:
         """`NOTIFY` every listening process (delivered when this autocommit statement commits)."""

@@ -29,11 +29,11 @@ def insert_task_steps(task: Task) -> Steps[tuple[Task, bool]]:
             return task_from_row(rows[0]), False
     inserted = yield (
         """INSERT INTO tasks (id, owner, model, engine, resolution, status, progress, spec, created_at,
-           updated_at, idempotency_key, request_hash, credits)
-           VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id""",
+           updated_at, idempotency_key, request_hash, credits, service_tier, priority, expires_at)
+           VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id""",
         (task.id, task.owner, task.spec.model, task.engine, task.spec.resolution, task.status.value,
          dumps(task.spec.to_dict()), task.created_at, task.created_at, task.idempotency_key,
-         task.request_hash, task.credits),
+         task.request_hash, task.credits, task.spec.service_tier, task.spec.priority, task.expires_at),
     )
     if not inserted:  # the key's task committed meanwhile (or, never in practice, the random id was taken)
         rows = yield _BY_KEY, (task.owner, task.idempotency_key)
@@ -173,15 +173,39 @@ class TaskRows(StoreCore):
         return [task_from_row(r) for r in (*cancelled, *retried, *failed)]
 
     def expire_pending(self, deadline_s: float) -> list[Task]:
+        """The server's deadline for tasks that set none of their own: not started `deadline_s` after creation
+        → failed, code `expired`."""
         now = time.time()
         error = dumps({"code": "expired", "message": f"the task did not start within {deadline_s:.0f} s"})
         with self.transaction(write=True) as q:
             rows = q("""UPDATE tasks SET status = 'failed', error = ?, finished_at = ?, updated_at = ?,
                           cancellable = 0
-                        WHERE status = 'pending' AND created_at < ? RETURNING *""",
+                        WHERE status = 'pending' AND created_at < ? AND expires_at IS NULL RETURNING *""",
                      (error, now, now, now - deadline_s))
             run_steps(q, record_status_changes(rows, now))
         return [task_from_row(r) for r in rows]
+
+    def expire_overdue(self) -> list[Task]:
+        """Tasks past their own deadline (`execution_expires_after`) → failed, code `expired`, credits released
+        and webhook queued in this transaction. A running one also loses its lease and gets `cancel_requested`:
+        its worker stops it the way it stops a cancelled task (the engine is told "cancel", so an upstream job
+        is cancelled too), and nothing that worker writes afterwards counts."""
+        now = time.time()
+        not_started = dumps({"code": "expired", "message": "the task did not start before its deadline "
+                             "(execution_expires_after)"})
+        not_finished = dumps({"code": "expired", "message": "the task did not finish before its deadline "
+                              "(execution_expires_after); its run was stopped"})
+        with self.transaction(write=True) as q:
+            pending = q("""UPDATE tasks SET status = 'failed', error = ?, finished_at = ?, updated_at = ?,
+                             cancellable = 0
+                           WHERE status = 'pending' AND expires_at < ? RETURNING *""",
+                        (not_started, now, now, now))
+            running = q("""UPDATE tasks SET status = 'failed', error = ?, finished_at = ?, updated_at = ?,
+                             lease_token = NULL, lease_expires_at = NULL, cancellable = 0, cancel_requested = 1
+                           WHERE status = 'processing' AND expires_at < ? RETURNING *""",
+                        (not_finished, now, now, now))
+            run_steps(q, record_status_changes([*pending, *running], now))
+        return [task_from_row(r) for r in (*pending, *running)]
 
     def uncollected_before(self, before_s: float, after: tuple[float, str] | None,
                            limit: int) -> list[tuple[float, str]]:

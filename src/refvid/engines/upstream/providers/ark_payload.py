@@ -13,6 +13,9 @@ and "Retrieve a video generation task"):
   (within a budget that keeps the body under Ark's 64 MB limit); uploaded videos go as their signed upload
   URL under `REFVID_PUBLIC_URL` (as the client sent it when unset); `data:` videos cannot be relayed and
   fail with `upstream_rejected`; other http(s) URLs go exactly as the client sent them;
+- every other parameter Ark takes that the request set (`service_tier`, `priority`, `execution_expires_after`,
+  `safety_identifier`, `camera_fixed`, `watermark` (false unless asked), `return_last_frame`) as it was asked,
+  and Seedance 2.5's `omni_reference_task_type` / `output_format` as the official SDKs send them (extra fields);
 - upstream statuses → ours, and upstream task errors → `upstream_rejected` / `upstream_error`.
 """
 
@@ -127,9 +130,24 @@ def build_request(job: EngineInput, ark_model: str, public_url: str | None) -> d
     # `adaptive` and -1 pass through where the job still carries them; the worker resolves `adaptive`
     # before engines run, so `requested_ratio` (when EngineInput has it) is preferred over the resolved one.
     ratio = getattr(job, "requested_ratio", None) or out.ratio
-    return {"model": ark_model, "content": content, "resolution": out.resolution, "ratio": ratio,
+    body = {"model": ark_model, "content": content, "resolution": out.resolution, "ratio": ratio,
             "duration": out.duration_s if out.duration_s > 0 else -1, "generate_audio": out.generate_audio,
-            "seed": out.seed, "watermark": False}
+            "seed": out.seed, "watermark": False, **dict(job.passthrough)}
+    return {**body, **seedance_25_fields(job)}
+
+
+def seedance_25_fields(job: EngineInput) -> dict[str, str]:
+    """`omni_reference_task_type` and `output_format` as the official SDKs send them: untyped extra fields at the
+    top level of the body (`extra_body`), and only when not the default, as ByteDance's own nodes do (`auto`
+    and `mp4` are left out, so a 2.0 model, which takes neither, never sees them)."""
+    extra: dict[str, str] = {}
+    task_type = str(getattr(job, "task_type", "auto") or "auto")  # EngineInput.task_type where the worker sets it
+    if task_type != "auto":
+        extra["omni_reference_task_type"] = task_type
+    container = str(getattr(job.output, "container", "mp4") or "mp4")  # OutputSpec.container, likewise
+    if container != "mp4":
+        extra["output_format"] = container
+    return extra
 
 
 def failure_for(task: dict[str, Any]) -> TaskFailure:

@@ -70,7 +70,7 @@ def h3_task(job: EngineInput) -> str:
 
 def upstream_duration_s(job: EngineInput, http: UpstreamHttp) -> int:
     """The length asked of the upstream: ours, within what the served model makes (conformed afterwards)."""
-    family = http.config.capabilities
+    family = http.config.capabilities_for(job.model)
     return max(family.min_duration_s, min(family.max_duration_s, job.output.duration_s))
 
 
