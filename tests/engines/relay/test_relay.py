@@ -55,7 +55,7 @@ def standard_refs(media: dict[str, Path]) -> list[Reference]:
 
 
 def test_full_lifecycle(tmp_path: Path, ark: FakeArk, media: dict[str, Path]) -> None:
-    ark.plan(seed=777, duration=6, ratio="4:3")
+    ark.plan(seed=777, duration=6, ratio="4:3", running_ms=1000)  # long enough to be seen running under load
     ctx = FakeContext({"seed": 42})
     out = RelayEngine(relay_settings(tmp_path, ark)).generate(make_job(tmp_path, standard_refs(media)), ctx)
 
@@ -89,13 +89,14 @@ def test_full_lifecycle(tmp_path: Path, ark: FakeArk, media: dict[str, Path]) ->
 def test_resume_polls_the_saved_upstream_task_and_never_submits_again(tmp_path: Path, ark: FakeArk,
                                                                       media: dict[str, Path]) -> None:
     engine = RelayEngine(relay_settings(tmp_path, ark))
-    ark.plan(queued_ms=0, running_ms=400)
+    ark.plan(queued_ms=0, running_ms=1500)
     job = make_job(tmp_path, standard_refs(media))
     first = FakeContext({"seed": 1})
     first.cancel_when = lambda ctx: ctx.state.get("upstream_status") == "running"
     with pytest.raises(Cancelled):  # the worker stops (shutdown, lost lease) while the provider generates
         engine.generate(job, first)
     upstream_id = first.state["upstream_task_id"]
+    ark.tasks[upstream_id].created_at = time.monotonic()  # still running when the re-claimed task looks, however slow
     second = FakeContext(first.state)  # what the re-claimed task finds in its engine state
     out = engine.generate(job, second)
     assert len(ark.creates) == 1 and ark.calls("DELETE") == []
