@@ -28,10 +28,12 @@ from refvid.contract import (
     MAX_PROMPT_CHARS,
     MAX_SEED,
     MIN_DURATION_S,
+    OUTPUT_FORMATS,
     RANDOM_SEED,
     RATIOS,
     REFERENCE_MODEL,
     RESOLUTIONS,
+    TASK_TYPES,
 )
 
 MAX_URL_CHARS = 4096
@@ -59,6 +61,8 @@ def _enum(choices: tuple[str, ...]) -> WithJsonSchema:
 RATIO_CHOICES = (*RATIOS, ADAPTIVE)
 Resolution = Annotated[str, AfterValidator(_one_of(RESOLUTIONS)), _enum(RESOLUTIONS)]
 RatioChoice = Annotated[str, AfterValidator(_one_of(RATIO_CHOICES)), _enum(RATIO_CHOICES)]
+OutputFormatChoice = Annotated[str, AfterValidator(_one_of(OUTPUT_FORMATS)), _enum(OUTPUT_FORMATS)]
+TaskTypeChoice = Annotated[str, AfterValidator(_one_of(TASK_TYPES)), _enum(TASK_TYPES)]
 
 
 def _reject_bool(value: Any, field: str) -> Any:
@@ -114,6 +118,13 @@ class CreateVideoRequest(BaseModel):
     image_url: str | None = Field(None, description="Image-to-video models: the first frame (required there).")
     end_image_url: str | None = Field(None, description="Image-to-video models: the last frame (optional).")
     callback_url: str | None = Field(None, description="Webhook receiving status changes (Standard Webhooks).")
+    output_format: OutputFormatChoice | None = Field(
+        None, description="Extension (Ark's field): the result's container, mp4 (default) or mov, where the "
+        "model offers it (its output_formats in GET /v1/models).")
+    omni_reference_task_type: TaskTypeChoice | None = Field(
+        None, description="Extension (Ark's field, Seedance 2.5): auto (default) or reference make a video from "
+        "the references; edit reworks @Video1 (ratio adaptive, duration -1), extend continues it (ratio "
+        "adaptive). Which a model takes: its task_types in GET /v1/models.")
 
     @field_validator("prompt")
     @classmethod

@@ -53,6 +53,9 @@ class Capabilities:
     # text-to-video title card): stated here, once, so the wire never guesses.
     makes: Mapping[Mode, str] = field(default_factory=dict)
     placeholder_modes: tuple[Mode, ...] = ()
+    # The `omni_reference_task_type`s it can do (`contract.TASK_TYPES`): `edit` and `extend` rework a reference
+    # video, which only engines that say so can; a model routed elsewhere refuses them at submit.
+    task_types: tuple[str, ...] = ("auto", "reference")
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class EngineInput:
     output: OutputSpec
     work_dir: Path  # private scratch folder for this attempt; the output file goes here
     requested_ratio: str = ""  # the ratio as the client sent it (`adaptive` survives here for the relay)
+    task_type: str = "auto"  # `omni_reference_task_type`: edit / extend rework the first video reference
 
     @property
     def mode(self) -> Mode:

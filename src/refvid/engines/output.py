@@ -8,6 +8,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from refvid import catalog
 from refvid.contract import (
     ADAPTIVE,
     DEFAULT_DURATION_S,
@@ -22,7 +23,7 @@ from refvid.contract import (
 )
 from refvid.media.info import Reference
 
-__all__ = ["FPS", "RATIOS", "RESOLUTIONS", "SIZES", "OutputSpec", "clamp_duration", "nearest_ratio",
+__all__ = ["FPS", "RATIOS", "RESOLUTIONS", "SIZES", "OutputSpec", "clamp_duration", "edited_duration", "nearest_ratio",
            "ratio_value", "reference_driven_duration", "resolve_ratio"]
 
 
@@ -67,6 +68,14 @@ def reference_driven_duration(references: list[Reference], max_s: int = MAX_DURA
     return DEFAULT_DURATION_S
 
 
+def edited_duration(model: str, video: Reference) -> int:
+    """`duration: -1` of an edit: the edited video's length in whole seconds, within the model's range (its
+    catalog entry's; a model outside the catalog: the contract's 2.0 range)."""
+    entry = catalog.active().get(model)
+    lo, hi = (entry.min_duration, entry.max_duration) if entry else (MIN_DURATION_S, MAX_DURATION_S)
+    return clamp_duration(video.info.duration_s, hi, lo)
+
+
 @dataclass(frozen=True)
 class OutputSpec:
     """What the engine must produce: exact pixel size, frame count at 24 fps, audio on/off, seed."""
@@ -79,15 +88,23 @@ class OutputSpec:
     generate_audio: bool
     seed: int
     fps: int = FPS
+    container: str = "mp4"  # `output_format`: the same streams in an MP4 or a QuickTime MOV
 
     @property
     def frames(self) -> int:
         return self.duration_s * self.fps
 
+    @property
+    def video_name(self) -> str:
+        """The file name an engine writes its video to in its work folder (`output.mp4` / `output.mov`): the
+        writer picks the container from the suffix (`media.encode.VideoWriter`)."""
+        return f"output.{self.container}"
+
     @classmethod
-    def build(cls, resolution: str, ratio: str, duration_s: int, generate_audio: bool, seed: int) -> OutputSpec:
+    def build(cls, resolution: str, ratio: str, duration_s: int, generate_audio: bool, seed: int,
+              container: str = "mp4") -> OutputSpec:
         width, height = pixel_size(resolution, ratio)
-        return cls(resolution, ratio, width, height, duration_s, generate_audio, seed)
+        return cls(resolution, ratio, width, height, duration_s, generate_audio, seed, container=container)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -70,6 +70,10 @@ class TaskSpec:
     # do not hold (Ark: the model id as sent, return_last_frame, camera_fixed), as sorted (name, value) pairs.
     dialect: str = "foxapi"
     dialect_options: tuple[tuple[str, str | int | bool], ...] = ()
+    # The container of the result (`mp4` | `mov`) and what to make of the references (`omni_reference_task_type`:
+    # auto | reference | edit | extend); Seedance 2.5 fields, taken by both wires.
+    output_format: str = "mp4"
+    omni_reference_task_type: str = "auto"
 
     @property
     def has_timed_references(self) -> bool:

@@ -67,8 +67,10 @@ class ArkCreateRequest(BaseModel):
     draft: StrictBool | None = None
     frames: StrictInt | None = None
     tools: list[dict[str, Any]] | None = None
-    output_format: StrictStr | None = None
-    omni_reference_task_type: StrictStr | None = None
+    # Seedance 2.5's, untyped in the SDKs (sent through `extra_body`); checked by the shared rules.
+    output_format: StrictStr | None = Field(None, description="mp4 (default) or mov, where the model offers it.")
+    omni_reference_task_type: StrictStr | None = Field(
+        None, description="auto | reference | edit | extend (edit/extend rework a reference_video).")
 
 
 class ArkTaskId(BaseModel):
@@ -110,6 +112,7 @@ class ArkTask(BaseModel):
     service_tier: str = "default"
     execution_expires_after: int
     draft: bool = False
+    fileformat: str = Field("mp4", description="The video's container: mp4, or mov when output_format asked.")
 
 
 class ArkTaskList(BaseModel):

@@ -168,7 +168,7 @@ class CompositorEngine(BaseEngine):
         factories = [self._factory(ref, span, k, plan, track, job) for k, (ref, span) in enumerate(
             zip(cast, shot_spans, strict=True))]
         queue = _ShotQueue(factories, progress)
-        path, thumb_path = job.work_dir / "output.mp4", job.work_dir / "thumbnail.jpg"
+        path, thumb_path = job.work_dir / out.video_name, job.work_dir / "thumbnail.jpg"
         try:
             thumb = self._render(job, queue, shot_spans, audio, progress.phase(motion_to + 1, 99.0))
         finally:
@@ -231,7 +231,7 @@ class CompositorEngine(BaseEngine):
         other = PlanarFrame(w, h)  # the incoming shot during a crossfade
         active: dict[int, ShotRenderer] = {}
         thumb = np.zeros((h, w, 3), np.uint8)
-        with VideoWriter(job.work_dir / "output.mp4", w, h, out.fps, audio=audio is not None,
+        with VideoWriter(job.work_dir / out.video_name, w, h, out.fps, audio=audio is not None,
                          sample_rate=SAMPLE_RATE, settings=self.encoder) as writer:
             for i in range(n):
                 frame = writer.new_frame()
