@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from refvid import catalog
-from refvid.contract import Mode
+from refvid.contract import MAX_DURATION_S, MIN_DURATION_S, Mode
 from refvid.engines.output import OutputSpec, reference_driven_duration
 from refvid.media.info import Reference
 
@@ -126,8 +126,10 @@ class Engine(Protocol):
     @property
     def name(self) -> str: ...
 
-    def choose_duration(self, references: list[Reference]) -> int:
-        """Resolve `duration: -1` for these references."""
+    def choose_duration(self, references: list[Reference], max_s: int = MAX_DURATION_S,
+                        min_s: int = MIN_DURATION_S) -> int:
+        """Resolve `duration: -1` for these references, within the model's range [min_s, max_s] (its catalog
+        entry's: 4–15 s on the 2.0 line, 4–30 s on 2.5)."""
         ...
 
     def generate(self, job: EngineInput, ctx: EngineContext) -> EngineOutput: ...
@@ -151,8 +153,9 @@ class BaseEngine:
     def supports_audio(self) -> bool:
         return self.capabilities.supports_audio
 
-    def choose_duration(self, references: list[Reference]) -> int:
-        return reference_driven_duration(references)
+    def choose_duration(self, references: list[Reference], max_s: int = MAX_DURATION_S,
+                        min_s: int = MIN_DURATION_S) -> int:
+        return reference_driven_duration(references, max_s, min_s)
 
     def close(self) -> None:
         """Release heavy resources (called when the child process shuts down)."""

@@ -23,8 +23,8 @@ from refvid.contract import (
 )
 from refvid.media.info import Reference
 
-__all__ = ["FPS", "RATIOS", "RESOLUTIONS", "SIZES", "OutputSpec", "clamp_duration", "edited_duration", "nearest_ratio",
-           "ratio_value", "reference_driven_duration", "resolve_ratio"]
+__all__ = ["FPS", "RATIOS", "RESOLUTIONS", "SIZES", "OutputSpec", "clamp_duration", "edited_duration", "model_range",
+           "nearest_ratio", "ratio_value", "reference_driven_duration", "resolve_ratio"]
 
 
 def ratio_value(ratio: str) -> float:
@@ -58,7 +58,8 @@ def clamp_duration(seconds: float, max_s: int = MAX_DURATION_S, min_s: int = MIN
 def reference_driven_duration(references: list[Reference], max_s: int = MAX_DURATION_S,
                               min_s: int = MIN_DURATION_S) -> int:
     """The compositor's rule for `duration: -1`: total reference-video length, else the longest
-    reference audio, clamped to the model's range (4–15 s on the 2.0 line), else 5 s."""
+    reference audio, clamped to the model's range (`model_range`: 4–15 s on the 2.0 line, 4–30 s on 2.5),
+    else 5 s."""
     videos = [r.info.duration_s for r in references if r.kind == "video"]
     if videos:
         return clamp_duration(sum(videos), max_s, min_s)
@@ -68,11 +69,16 @@ def reference_driven_duration(references: list[Reference], max_s: int = MAX_DURA
     return DEFAULT_DURATION_S
 
 
-def edited_duration(model: str, video: Reference) -> int:
-    """`duration: -1` of an edit: the edited video's length in whole seconds, within the model's range (its
-    catalog entry's; a model outside the catalog: the contract's 2.0 range)."""
+def model_range(model: str) -> tuple[int, int]:
+    """(min, max) seconds of output of `model`: its catalog entry's (a model outside the catalog, a plugin's:
+    the default model's, the contract's 2.0 range)."""
     entry = catalog.active().get(model)
-    lo, hi = (entry.min_duration, entry.max_duration) if entry else (MIN_DURATION_S, MAX_DURATION_S)
+    return (entry.min_duration, entry.max_duration) if entry else (MIN_DURATION_S, MAX_DURATION_S)
+
+
+def edited_duration(model: str, video: Reference) -> int:
+    """`duration: -1` of an edit: the edited video's length in whole seconds, within the model's range."""
+    lo, hi = model_range(model)
     return clamp_duration(video.info.duration_s, hi, lo)
 
 

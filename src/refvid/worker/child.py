@@ -19,7 +19,7 @@ from typing import Any
 from refvid.config import Settings
 from refvid.contract import VIDEO_TASK_TYPES
 from refvid.engines.base import EngineInput, EngineOutput
-from refvid.engines.output import OutputSpec, edited_duration, resolve_ratio
+from refvid.engines.output import OutputSpec, edited_duration, model_range, resolve_ratio
 from refvid.errors import Cancelled, TaskFailure
 from refvid.worker.events import (
     STOP_REASONS,
@@ -77,7 +77,8 @@ def resolve_job(engine: Any, job: JobRequest) -> EngineInput:
     elif spec.omni_reference_task_type == "edit" and videos:
         duration = edited_duration(spec.model, videos[0])
     else:
-        duration = engine.choose_duration(job.references)
+        shortest_s, longest_s = model_range(spec.model)
+        duration = engine.choose_duration(job.references, max_s=longest_s, min_s=shortest_s)
     output = OutputSpec.build(spec.resolution, ratio, duration, spec.generate_audio, job.seed,
                               container=spec.output_format)
     return EngineInput(job.task_id, spec.model, spec.prompt, job.references, output, job.work_dir,
