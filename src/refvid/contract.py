@@ -29,7 +29,7 @@ MODES: tuple[Mode, ...] = ("reference", "image", "text")
 # What each mode takes besides the common fields (resolution, ratio, duration, generate_audio, seed,
 # callback_url): `required` must be sent, `optional` may be; every other input field is refused naming it.
 COMMON_INPUTS = ("model", "resolution", "ratio", "aspect_ratio", "duration", "generate_audio", "seed",
-                 "callback_url")
+                 "callback_url", "output_format", "omni_reference_task_type")
 FRAME_FIELDS = ("image_url", "end_image_url")  # image-to-video: first frame, optional last frame
 MODE_INPUTS: dict[Mode, dict[str, tuple[str, ...]]] = {
     "reference": {"required": ("prompt",), "optional": ("image_urls", "video_urls", "audio_urls")},
