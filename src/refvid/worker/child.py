@@ -90,6 +90,8 @@ def delivered(made: EngineOutput, job: EngineInput) -> EngineOutput:
     step of every engine, so each delivers MP4 and MOV alike."""
     from refvid.media.conform import in_container  # PyAV: only in the processes that run engines
 
+    if not made.video_path.is_file():  # nothing to convert: storing the output reports the missing file
+        return made
     path = in_container(made.video_path, job.output.container)
     return made if path == made.video_path else dataclasses.replace(made, video_path=path)
 
