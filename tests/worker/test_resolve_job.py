@@ -30,7 +30,7 @@ def portrait_image() -> Reference:
 
 
 def resolved(model: str, refs: list[Reference], **spec: Any) -> tuple[int, str, str, str]:
-    job = JobRequest("task-x", TaskSpec(model=model, prompt="@Video1", **spec), 1, refs, Path("."), {})
+    job = JobRequest("task-x", TaskSpec(model=model, **{"prompt": "@Video1", **spec}), 1, refs, Path("."), {})
     made = resolve_job(CompositorEngine(), job)
     return made.output.duration_s, made.output.ratio, made.output.video_name, made.task_type
 
@@ -46,6 +46,10 @@ def test_edit_takes_its_videos_length_and_frame_and_the_container_is_the_one_ask
     assert resolved(V25, refs, duration=-1, ratio="adaptive", omni_reference_task_type="edit",
                     output_format="mov") == (9, "16:9", "output.mov", "edit")
     assert resolved(V25, refs, duration=-1, ratio="adaptive")[1] == "3:4"  # otherwise: the first image's
+    second = Reference("video", 1, "https://example.com/w.mp4", Path("w.mp4"),
+                       MediaInfo("video", "mp4", 1000, 360, 640, 6.2, 24.0, has_video=True))
+    assert resolved(V25, [video(9.4), second], duration=-1, ratio="adaptive", omni_reference_task_type="edit",
+                    prompt="@Video2 at night")[:2] == (6, "9:16")  # the video the prompt names first
 
 
 def test_credits_for_auto_duration_reserve_the_models_longest_output() -> None:

@@ -22,9 +22,10 @@ from refvid.contract import (
     pixel_size,
 )
 from refvid.media.info import Reference
+from refvid.media.prompt_refs import mention_order
 
 __all__ = ["FPS", "RATIOS", "RESOLUTIONS", "SIZES", "OutputSpec", "clamp_duration", "edited_duration", "model_range",
-           "nearest_ratio", "ratio_value", "reference_driven_duration", "resolve_ratio"]
+           "nearest_ratio", "ratio_value", "reference_driven_duration", "resolve_ratio", "reworked_video"]
 
 
 def ratio_value(ratio: str) -> float:
@@ -74,6 +75,12 @@ def model_range(model: str) -> tuple[int, int]:
     the default model's, the contract's 2.0 range)."""
     entry = catalog.active().get(model)
     return (entry.min_duration, entry.max_duration) if entry else (MIN_DURATION_S, MAX_DURATION_S)
+
+
+def reworked_video(prompt: str, references: list[Reference]) -> Reference | None:
+    """The video an edit or extend works on: the first one the prompt mentions, else the first sent."""
+    videos = [ref for ref in references if ref.kind == "video"]
+    return videos[mention_order(prompt, "video", len(videos))[0]] if videos else None
 
 
 def edited_duration(model: str, video: Reference) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 from refvid.config import Settings
 from refvid.contract import VIDEO_TASK_TYPES
 from refvid.engines.base import EngineInput, EngineOutput
-from refvid.engines.output import OutputSpec, edited_duration, model_range, resolve_ratio
+from refvid.engines.output import OutputSpec, edited_duration, model_range, resolve_ratio, reworked_video
 from refvid.errors import Cancelled, TaskFailure
 from refvid.worker.events import (
     STOP_REASONS,
@@ -70,12 +70,12 @@ def resolve_job(engine: Any, job: JobRequest) -> EngineInput:
     keep the frame of the video they rework (`adaptive` = its ratio), and edit its length."""
     spec = job.spec
     reworks = spec.omni_reference_task_type in VIDEO_TASK_TYPES
-    videos = [ref for ref in job.references if ref.kind == "video"]
-    ratio = resolve_ratio(spec.ratio, videos if reworks and videos else job.references)
+    reworked = reworked_video(spec.prompt, job.references) if reworks else None
+    ratio = resolve_ratio(spec.ratio, [reworked] if reworked else job.references)
     if spec.duration > 0:
         duration = spec.duration
-    elif spec.omni_reference_task_type == "edit" and videos:
-        duration = edited_duration(spec.model, videos[0])
+    elif spec.omni_reference_task_type == "edit" and reworked:
+        duration = edited_duration(spec.model, reworked)
     else:
         shortest_s, longest_s = model_range(spec.model)
         duration = engine.choose_duration(job.references, max_s=longest_s, min_s=shortest_s)

@@ -34,6 +34,7 @@ from refvid.engines.compositor.grade import Grade
 from refvid.engines.compositor.motion import CameraTrack, estimate_track, matrix_to_params, params_to_matrix
 from refvid.engines.compositor.moves import word_move
 from refvid.engines.compositor.prompt_reader import read_prompt
+from refvid.engines.output import reworked_video
 from refvid.errors import TaskFailure
 from refvid.media.conform import fit
 from refvid.media.encode import EncoderSettings
@@ -49,8 +50,11 @@ MADE = {"edit": "your video re-graded and re-framed by the prompt, with its own 
 
 
 def edited_video(job: EngineInput) -> Reference:
-    """The video an edit or extend works on: the first the prompt mentions, else the first sent."""
-    return job.videos[mention_order(job.prompt, "video", len(job.videos))[0]]
+    """The video an edit or extend works on (`engines.output.reworked_video`, as the worker sized the output)."""
+    video = reworked_video(job.prompt, job.references)
+    if video is None:
+        raise TaskFailure("edit and extend need a video reference", code="reference_invalid")
+    return video
 
 
 def tail_rate(track: CameraTrack, tail_s: float = TAIL_S) -> np.ndarray:
