@@ -27,6 +27,7 @@ from refvid.contract import (
     MIN_DURATION_S,
     RATIOS,
     RESOLUTIONS,
+    TASK_TYPES,
     MediaKind,
     Mode,
 )
@@ -34,6 +35,7 @@ from refvid.contract import (
 Tier = Literal["standard", "fast", "mini"]
 ArkRegion = Literal["byteplus", "volcengine"]
 OutputFormat = Literal["mp4", "mov"]
+TaskType = Literal["auto", "reference", "edit", "extend"]
 MODELS_ENV = "REFVID_MODELS"
 
 
@@ -58,6 +60,7 @@ class CatalogModel:
     draft: bool  # the model takes drafts (`draft: true`, 480p) and finals of them (api/drafts.py)
     ark_ids: tuple[str, ...]  # BytePlus `dreamina-…` and Volcengine `doubao-…` ids; one serves every mode
     engine: str | None = None  # the engine serving it, when the operator pins one (else the routing rules)
+    task_types: tuple[TaskType, ...] = ("auto",)  # the `omni_reference_task_type` values it takes
 
     @property
     def foxapi_id(self) -> str:
@@ -73,7 +76,7 @@ class CatalogModel:
                 "audio_only": self.audio_only, "min_duration": self.min_duration,
                 "max_duration": self.max_duration, "auto_duration": self.auto_duration,
                 "ratios": list(self.ratios), "output_formats": list(self.output_formats), "draft": self.draft,
-                "ark_ids": list(self.ark_ids)}
+                "task_types": list(self.task_types), "ark_ids": list(self.ark_ids)}
 
 
 ALL_RESOLUTIONS = RESOLUTIONS
@@ -93,7 +96,8 @@ _SEEDANCE_20: dict[str, Any] = dict(
     max_duration=MAX_DURATION_S, auto_duration=True, ratios=RATIOS, output_formats=("mp4",), draft=False)
 _SEEDANCE_25: dict[str, Any] = dict(
     max_images=30, max_videos=10, max_audios=10, max_references=50, audio_only=True, min_duration=4,
-    max_duration=30, auto_duration=True, ratios=RATIOS, output_formats=("mp4", "mov"), draft=True)
+    max_duration=30, auto_duration=True, ratios=RATIOS, output_formats=("mp4", "mov"), draft=True,
+    task_types=TASK_TYPES)
 BUILT_IN: tuple[CatalogModel, ...] = (
     *_line("seedance-2.0", "standard", ("dreamina-seedance-2-0-260128", "doubao-seedance-2-0-260128"),
            resolutions=ALL_RESOLUTIONS, **_SEEDANCE_20),
@@ -172,6 +176,7 @@ class ModelTable(BaseModel):
     draft: bool | None = None
     ark_ids: tuple[str, ...] | None = None
     engine: str | None = None
+    task_types: tuple[TaskType, ...] | None = Field(None, min_length=1)
 
 
 class ModelsFileError(ValueError):
@@ -189,7 +194,7 @@ def _merged(table: ModelTable, known: dict[str, CatalogModel], where: str) -> Ca
         raise ModelsFileError(f"{where}, key 'base': {table.base!r} is not a built-in model id; "
                               f"built-in: {', '.join(_BY_ID)}")
     if start_id is None:
-        missing = [key for key in _LIMIT_KEYS if key not in given and key not in ("engine", "ark_ids")]
+        missing = [key for key in _LIMIT_KEYS if key not in given and key not in ("engine", "ark_ids", "task_types")]
         if missing:
             raise ModelsFileError(f"{where}, key {missing[0]!r}: required for a new model without 'base' "
                                   f"(also missing: {', '.join(missing[1:]) or 'nothing else'})")

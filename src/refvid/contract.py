@@ -42,7 +42,7 @@ DEFAULT_PRIORITY = 0
 # What each mode takes besides the common fields (resolution, ratio, duration, generate_audio, seed,
 # callback_url): `required` must be sent, `optional` may be; every other input field is refused naming it.
 COMMON_INPUTS = ("model", "resolution", "ratio", "aspect_ratio", "duration", "generate_audio", "seed",
-                 "callback_url", *QUEUE_INPUTS)
+                 "callback_url", *QUEUE_INPUTS, "output_format", "omni_reference_task_type")
 FRAME_FIELDS = ("image_url", "end_image_url")  # image-to-video: first frame, optional last frame
 MODE_INPUTS: dict[Mode, dict[str, tuple[str, ...]]] = {
     "reference": {"required": ("prompt",), "optional": ("image_urls", "video_urls", "audio_urls")},
@@ -71,6 +71,17 @@ MAX_DURATION_S = 15
 DEFAULT_DURATION_S = 5
 AUTO_DURATION = -1  # `duration: -1`: the engine decides
 MAX_PROMPT_CHARS = 5000
+# Output containers (`output_format`; which a model offers is its catalog entry's `output_formats`): the same
+# H.264 + AAC streams in an MP4 or a QuickTime MOV, served under these names and media types.
+OUTPUT_FORMATS = ("mp4", "mov")
+VIDEO_MEDIA_TYPES = {"mp4": "video/mp4", "mov": "video/quicktime"}
+# `omni_reference_task_type` (Seedance 2.5; which a model takes is its catalog entry's `task_types`): `auto` and
+# `reference` make a video from the references; `edit` reworks the first video reference and `extend` continues
+# it, so both need one. Ark's rules for them: each needs ratio `adaptive`, edit also `duration: -1` (the
+# source's length), and an edit's source is at least 4 s long (checked once the video is fetched).
+TASK_TYPES = ("auto", "reference", "edit", "extend")
+VIDEO_TASK_TYPES = ("edit", "extend")
+EDIT_MIN_SOURCE_S = 4.0
 RANDOM_SEED = -1
 MAX_SEED = 2_147_483_647
 
@@ -164,6 +175,7 @@ class ModelOffer:
     # The upstreams behind the model and what each accepts (empty: the engine takes whatever the contract does).
     acceptances: tuple[Acceptance, ...] = ()
     max_duration_s: int = MAX_DURATION_S  # the model's longest output (its catalog entry's max_duration)
+    task_types: tuple[str, ...] = ("auto", "reference")  # the `omni_reference_task_type`s its engine can do
 
     def reserved_seconds(self, duration: int, has_timed_references: bool) -> int:
         """Seconds of output to reserve credits for at submit: the duration asked for; for `duration: -1`

@@ -27,7 +27,7 @@ def test_offers_follow_the_routes_and_the_standard_only_rule(tmp_path: Path) -> 
     assert offers[contract.REFERENCE_MODEL] == contract.ModelOffer(
         contract.REFERENCE_MODEL, "compositor", contract.RESOLUTIONS, True,
         auto_duration_s=contract.DEFAULT_DURATION_S,  # the compositor's `duration: -1` without video or audio
-        makes=COMPOSITOR.makes["reference"])
+        makes=COMPOSITOR.makes["reference"], task_types=contract.TASK_TYPES)  # it edits and extends videos
     assert offers[contract.TEXT_MODEL].placeholder and not offers[contract.IMAGE_MODEL].placeholder
     assert "title card" in offers[contract.TEXT_MODEL].makes  # what the engine makes of each mode, stated once
     assert offers[contract.FAST_REFERENCE_MODEL].resolutions == ("480p", "720p")  # 1080p: standard only
@@ -38,6 +38,7 @@ def test_offers_follow_the_routes_and_the_standard_only_rule(tmp_path: Path) -> 
     assert contract.FAST_REFERENCE_MODEL not in routed and contract.REFERENCE_MODEL in routed
     assert (routed[contract.REFERENCE_MODEL].engine, routed[contract.REFERENCE_MODEL].resolutions) == (
         "diffusion", ("480p", "720p"))
+    assert routed[contract.REFERENCE_MODEL].task_types == ("auto", "reference")  # no edit/extend there
 
 
 def test_offers_are_built_without_importing_engine_modules() -> None:

@@ -53,3 +53,21 @@ def test_a_long_silent_clip_is_cut_and_gets_the_fallback_sound_only_when_asked(t
     conform_video(source, tmp_path / "b.mp4", tmp_path / "b.jpg", width=96, height=96, fps=24, frames=96,
                   audio=False, fallback_audio=lambda: (bed, 48_000))
     assert_contract(tmp_path / "b.mp4", 96, 96, 4, has_audio=False)
+
+
+def test_in_container_remuxes_to_the_asked_container_without_reencoding(tmp_path: Path) -> None:
+    """The worker's last step (`in_container`): an MP4 asked as MOV (and back) keeps every packet; a file
+    already in the asked container is left alone."""
+    from refvid.media.conform import container_of, in_container
+
+    source = mf.write_video(tmp_path / "output.mp4", mf.camera_frames(320, 240, 24, mf.pan_zoom_rotate),
+                            audio=mf.clicks(1.0, [0.5]))
+    with av.open(str(source)) as original:
+        packets = [(p.stream.type, bytes(p)) for p in original.demux() if p.dts is not None]
+    mov = in_container(source, "mov")
+    assert (mov.name, container_of(mov), source.exists()) == ("output.mov", "mov", False)
+    with av.open(str(mov)) as remuxed:
+        assert [(p.stream.type, bytes(p)) for p in remuxed.demux() if p.dts is not None] == packets
+    assert in_container(mov, "mov") == mov  # already right: untouched
+    back = in_container(mov, "mp4")
+    assert (back.name, container_of(back)) == ("output.mp4", "mp4")

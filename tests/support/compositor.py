@@ -37,9 +37,10 @@ def probe_ref(kind: MediaKind, path: Path, index: int = 0) -> Reference:
 
 def run_engine(work: Path, refs: list[Reference], prompt: str = "", *, resolution: str = "480p",
                ratio: str = "16:9", duration: int = 4, audio: bool = True, seed: int = 1,
-               ctx: FakeContext | None = None, model: str = "seedance-2.0-reference-to-video") -> EngineOutput:
+               ctx: FakeContext | None = None, model: str = "seedance-2.0-reference-to-video",
+               task_type: str = "auto") -> EngineOutput:
     spec = OutputSpec.build(resolution, ratio, duration, audio, seed)
-    job = EngineInput("task-test", model, prompt, refs, spec, work)
+    job = EngineInput("task-test", model, prompt, refs, spec, work, task_type=task_type)
     return CompositorEngine().generate(job, ctx or FakeContext())
 
 

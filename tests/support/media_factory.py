@@ -109,6 +109,15 @@ def make_video(path: Path, width: int = 640, height: int = 360, seconds: float =
     return write_video(path, frames, fps, audio=audio)
 
 
+def make_flash_video(path: Path, width: int = 480, height: int = 272, seconds: float = 4.0, fps: int = 30,
+                     flash_s: float = 1.5) -> Path:
+    """A still colourful picture that turns white for three frames from `flash_s`: timing made visible."""
+    picture = textured_rgb(width, height, seed=5)
+    first = round(flash_s * fps)
+    frames = [np.full_like(picture, 255) if first <= i < first + 3 else picture for i in range(round(seconds * fps))]
+    return write_video(path, frames, fps=fps)
+
+
 def clicks(seconds: float, onsets_s: Sequence[float], sample_rate: int = 44100, tone_hz: float = 220.0,
            seed: int = 2) -> np.ndarray:
     """Mono float32 in [-1, 1]: a quiet tone plus loud noise bursts at `onsets_s`."""

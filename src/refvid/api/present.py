@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import PurePosixPath
 from typing import Any
 
 from fastapi import Request
@@ -35,6 +36,12 @@ def base_url(request: Request, runtime: Runtime) -> str:
     return base
 
 
+def result_name(key: str) -> str:
+    """The name a stored result is served under: its key's last part (`video.mp4`, `video.mov` as the task's
+    `output_format` asked, `thumbnail.jpg`), so a result URL ends with the file's real extension."""
+    return PurePosixPath(key).name
+
+
 def result_url(runtime: Runtime, base: str, task: Task, key: str, name: str) -> str:
     """Signed URL valid until 24 h after completion. S3 deployments hand out presigned URLs directly."""
     expires_at = int((task.finished_at or 0) + runtime.settings.result_ttl_s)
@@ -52,7 +59,7 @@ def _results(runtime: Runtime, base: str, task: Task) -> list[VideoResult] | Non
     thumb = result.get("thumbnail_key")
     extra: dict[str, Any] = result.get("extra") or {}
     return [VideoResult(
-        url=result_url(runtime, base, task, result["video_key"], "video.mp4"),
+        url=result_url(runtime, base, task, result["video_key"], result_name(result["video_key"])),
         thumbnail_url=result_url(runtime, base, task, thumb, "thumbnail.jpg") if thumb else None,
         seed=result["seed"], width=result["width"], height=result["height"], duration=round(result["duration"]),
         fps=result["fps"], has_audio=result["has_audio"], steps=extra.get("steps"), **made_by(task),

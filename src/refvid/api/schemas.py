@@ -35,11 +35,13 @@ from refvid.contract import (
     MIN_DURATION_S,
     MIN_EXPIRES_AFTER_S,
     MIN_PRIORITY,
+    OUTPUT_FORMATS,
     RANDOM_SEED,
     RATIOS,
     REFERENCE_MODEL,
     RESOLUTIONS,
     SERVICE_TIERS,
+    TASK_TYPES,
 )
 
 MAX_URL_CHARS = 4096
@@ -67,6 +69,8 @@ def _enum(choices: tuple[str, ...]) -> WithJsonSchema:
 RATIO_CHOICES = (*RATIOS, ADAPTIVE)
 Resolution = Annotated[str, AfterValidator(_one_of(RESOLUTIONS)), _enum(RESOLUTIONS)]
 RatioChoice = Annotated[str, AfterValidator(_one_of(RATIO_CHOICES)), _enum(RATIO_CHOICES)]
+OutputFormatChoice = Annotated[str, AfterValidator(_one_of(OUTPUT_FORMATS)), _enum(OUTPUT_FORMATS)]
+TaskTypeChoice = Annotated[str, AfterValidator(_one_of(TASK_TYPES)), _enum(TASK_TYPES)]
 
 
 def _reject_bool(value: Any, field: str) -> Any:
@@ -135,6 +139,13 @@ class CreateVideoRequest(BaseModel):
                           "that long after its creation fails with code `expired` and its credits are released.")
     priority: int = Field(DEFAULT_PRIORITY, description=f"Extension: {MIN_PRIORITY}–{MAX_PRIORITY}; higher runs "
                                                         "first among this key's tasks of one tier.")
+    output_format: OutputFormatChoice | None = Field(
+        None, description="Extension (Ark's field): the result's container, mp4 (default) or mov, where the "
+        "model offers it (its output_formats in GET /v1/models).")
+    omni_reference_task_type: TaskTypeChoice | None = Field(
+        None, description="Extension (Ark's field, Seedance 2.5): auto (default) or reference make a video from "
+        "the references; edit reworks @Video1 (ratio adaptive, duration -1), extend continues it (ratio "
+        "adaptive). Which a model takes: its task_types in GET /v1/models.")
 
     @field_validator("prompt")
     @classmethod

@@ -28,6 +28,7 @@ from refvid.contract import (
     MODE_INPUTS,
     REFERENCE_MODEL,
     URL_FIELDS,
+    VIDEO_TASK_TYPES,
     MediaKind,
     Mode,
     ModelOffer,
@@ -77,6 +78,8 @@ def validate_create(req: CreateVideoRequest, served: dict[str, ModelOffer]) -> M
         raise ValidationFailed(f"{req.model} cannot generate audio here; send generate_audio: false",
                                code="invalid_generate_audio", param="generate_audio")
     _check_acceptances(req, offer, counts)
+    _check_output_format(req, entry)
+    _check_task_type(req, entry, offer)
     for mention in find_mentions(req.prompt):
         have = counts[mention.kind]
         if not 0 <= mention.index < have:
@@ -115,6 +118,8 @@ def build_task_spec(req: CreateVideoRequest, dialect: str = "foxapi",
         dialect=dialect, dialect_options=dialect_options, draft=req.draft, draft_task_id=req.draft_task_id,
         service_tier=req.service_tier, priority=req.priority,
         execution_expires_after=req.execution_expires_after,
+        output_format=req.output_format or "mp4",
+        omni_reference_task_type=req.omni_reference_task_type or "auto",
     )
 
 
@@ -133,6 +138,42 @@ def _check_mode_inputs(req: CreateVideoRequest, mode: Mode) -> None:
             takers = [MODE_NAMES[m] for m, i in MODE_INPUTS.items() if field in i["required"] + i["optional"]]
             raise ValidationFailed(f"{field} is not accepted by {MODE_NAMES[mode]} model {req.model}; it belongs "
                                    f"to {' and '.join(takers)} models", code="unsupported_parameter", param=field)
+
+
+def _check_output_format(req: CreateVideoRequest, entry: CatalogModel) -> None:
+    """The container asked for is one the model offers (every engine delivers both: `docs/models.md`)."""
+    if req.output_format is not None and req.output_format not in entry.output_formats:
+        raise ValidationFailed(f"output_format {req.output_format} is not available for {entry.id}; it makes "
+                               f"{', '.join(entry.output_formats)}", code="invalid_output_format",
+                               param="output_format")
+
+
+def _check_task_type(req: CreateVideoRequest, entry: CatalogModel, offer: ModelOffer) -> None:
+    """`omni_reference_task_type`: one the model takes (its catalog entry) and the serving engine can do (its
+    offer); edit and extend need a video reference, ratio `adaptive`, and edit `duration: -1` (Ark's rules)."""
+    kind = req.omni_reference_task_type
+    if kind is None or kind == "auto":
+        return
+    param = "omni_reference_task_type"
+    if kind not in entry.task_types:
+        raise ValidationFailed(f"{param} {kind} is not available for {entry.id}; it takes "
+                               f"{', '.join(entry.task_types)}", code="invalid_omni_reference_task_type",
+                               param=param)
+    if kind not in offer.task_types:
+        raise ValidationFailed(f"{param} {kind} cannot be served here: {entry.id} is routed to the {offer.engine} "
+                               f"engine, which takes {', '.join(offer.task_types)}", code="unsupported_task_type",
+                               param=param)
+    if kind not in VIDEO_TASK_TYPES:
+        return
+    if not req.video_urls:
+        raise ValidationFailed(f"{param} {kind} needs a video reference in video_urls ({kind} works on @Video1)",
+                               code="task_type_constraint", param=param)
+    if req.effective_ratio != ADAPTIVE:
+        raise ValidationFailed(f"{param} {kind} needs ratio {ADAPTIVE} (got {req.effective_ratio}): the output "
+                               "keeps the video's frame", code="task_type_constraint", param=param)
+    if kind == "edit" and req.duration != AUTO_DURATION:
+        raise ValidationFailed(f"{param} edit needs duration {AUTO_DURATION} (got {req.duration}): the output "
+                               "keeps the video's length", code="task_type_constraint", param=param)
 
 
 def _check_acceptances(req: CreateVideoRequest, offer: ModelOffer, counts: dict[MediaKind, int]) -> None:

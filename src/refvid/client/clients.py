@@ -22,8 +22,9 @@ import os
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Concatenate, ParamSpec, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -211,8 +212,8 @@ class AsyncClient:
 
     async def download(self, task: str | TaskObject, path: Reference | None = None, *,
                        index: int = 0) -> Path:
-        """Save `results[index]` of a completed task to `path` (default `./{task id}.mp4`; a folder gets
-        that name inside). Result URLs are signed: no Authorization header is sent with them."""
+        """Save `results[index]` of a completed task to `path` (default `./{task id}.mp4`, `.mov` for a MOV
+        result; a folder gets that name inside). Result URLs are signed: no Authorization header is sent with them."""
         if isinstance(task, str) or not task.results:
             task = await self.get(task if isinstance(task, str) else task.id)
         if task.status == "failed":
@@ -220,10 +221,11 @@ class AsyncClient:
         if task.status != "completed" or not task.results:
             raise ClientError(f"task {task.id} is {task.status}, it has no result yet",
                               type="invalid_request_error", code="task_not_completed")
-        target = Path(path) if path is not None else Path(f"{task.id}.mp4")
-        if target.is_dir():
-            target = target / f"{task.id}.mp4"
         url = task.results[index].url
+        name = f"{task.id}{PurePosixPath(urlsplit(url).path).suffix or '.mp4'}"  # .mov for output_format mov
+        target = Path(path) if path is not None else Path(name)
+        if target.is_dir():
+            target = target / name
         request = self._http.build_request("GET", url if "://" in url else self.base_url + url)
         request.headers.pop("Authorization", None)
         partial = target.with_name(target.name + ".part")

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from refvid import catalog
-from refvid.contract import Mode
+from refvid.contract import MAX_DURATION_S, MIN_DURATION_S, Mode
 from refvid.engines.output import OutputSpec, reference_driven_duration
 from refvid.media.info import Reference
 
@@ -53,6 +53,9 @@ class Capabilities:
     # text-to-video title card): stated here, once, so the wire never guesses.
     makes: Mapping[Mode, str] = field(default_factory=dict)
     placeholder_modes: tuple[Mode, ...] = ()
+    # The `omni_reference_task_type`s it can do (`contract.TASK_TYPES`): `edit` and `extend` rework a reference
+    # video, which only engines that say so can; a model routed elsewhere refuses them at submit.
+    task_types: tuple[str, ...] = ("auto", "reference")
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class EngineInput:
     # service_tier, priority, execution_expires_after, safety_identifier, camera_fixed, watermark,
     # return_last_frame), as sorted (name, value) pairs: the relay forwards them.
     passthrough: tuple[tuple[str, str | int | bool], ...] = ()
+    task_type: str = "auto"  # `omni_reference_task_type`: edit / extend rework the first video reference
 
     @property
     def mode(self) -> Mode:
@@ -126,8 +130,10 @@ class Engine(Protocol):
     @property
     def name(self) -> str: ...
 
-    def choose_duration(self, references: list[Reference]) -> int:
-        """Resolve `duration: -1` for these references."""
+    def choose_duration(self, references: list[Reference], max_s: int = MAX_DURATION_S,
+                        min_s: int = MIN_DURATION_S) -> int:
+        """Resolve `duration: -1` for these references, within the model's range [min_s, max_s] (its catalog
+        entry's: 4–15 s on the 2.0 line, 4–30 s on 2.5)."""
         ...
 
     def generate(self, job: EngineInput, ctx: EngineContext) -> EngineOutput: ...
@@ -151,8 +157,9 @@ class BaseEngine:
     def supports_audio(self) -> bool:
         return self.capabilities.supports_audio
 
-    def choose_duration(self, references: list[Reference]) -> int:
-        return reference_driven_duration(references)
+    def choose_duration(self, references: list[Reference], max_s: int = MAX_DURATION_S,
+                        min_s: int = MIN_DURATION_S) -> int:
+        return reference_driven_duration(references, max_s, min_s)
 
     def close(self) -> None:
         """Release heavy resources (called when the child process shuts down)."""

@@ -8,6 +8,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from refvid import catalog
 from refvid.contract import (
     ADAPTIVE,
     DEFAULT_DURATION_S,
@@ -21,9 +22,10 @@ from refvid.contract import (
     pixel_size,
 )
 from refvid.media.info import Reference
+from refvid.media.prompt_refs import mention_order
 
-__all__ = ["FPS", "RATIOS", "RESOLUTIONS", "SIZES", "OutputSpec", "clamp_duration", "nearest_ratio",
-           "ratio_value", "reference_driven_duration", "resolve_ratio"]
+__all__ = ["FPS", "RATIOS", "RESOLUTIONS", "SIZES", "OutputSpec", "clamp_duration", "edited_duration", "model_range",
+           "nearest_ratio", "ratio_value", "reference_driven_duration", "resolve_ratio", "reworked_video"]
 
 
 def ratio_value(ratio: str) -> float:
@@ -57,7 +59,8 @@ def clamp_duration(seconds: float, max_s: int = MAX_DURATION_S, min_s: int = MIN
 def reference_driven_duration(references: list[Reference], max_s: int = MAX_DURATION_S,
                               min_s: int = MIN_DURATION_S) -> int:
     """The compositor's rule for `duration: -1`: total reference-video length, else the longest
-    reference audio, clamped to the model's range (4–15 s on the 2.0 line), else 5 s."""
+    reference audio, clamped to the model's range (`model_range`: 4–15 s on the 2.0 line, 4–30 s on 2.5),
+    else 5 s."""
     videos = [r.info.duration_s for r in references if r.kind == "video"]
     if videos:
         return clamp_duration(sum(videos), max_s, min_s)
@@ -65,6 +68,25 @@ def reference_driven_duration(references: list[Reference], max_s: int = MAX_DURA
     if audios:
         return clamp_duration(max(audios), max_s, min_s)
     return DEFAULT_DURATION_S
+
+
+def model_range(model: str) -> tuple[int, int]:
+    """(min, max) seconds of output of `model`: its catalog entry's (a model outside the catalog, a plugin's:
+    the default model's, the contract's 2.0 range)."""
+    entry = catalog.active().get(model)
+    return (entry.min_duration, entry.max_duration) if entry else (MIN_DURATION_S, MAX_DURATION_S)
+
+
+def reworked_video(prompt: str, references: list[Reference]) -> Reference | None:
+    """The video an edit or extend works on: the first one the prompt mentions, else the first sent."""
+    videos = [ref for ref in references if ref.kind == "video"]
+    return videos[mention_order(prompt, "video", len(videos))[0]] if videos else None
+
+
+def edited_duration(model: str, video: Reference) -> int:
+    """`duration: -1` of an edit: the edited video's length in whole seconds, within the model's range."""
+    lo, hi = model_range(model)
+    return clamp_duration(video.info.duration_s, hi, lo)
 
 
 @dataclass(frozen=True)
@@ -79,15 +101,23 @@ class OutputSpec:
     generate_audio: bool
     seed: int
     fps: int = FPS
+    container: str = "mp4"  # `output_format`: the same streams in an MP4 or a QuickTime MOV
 
     @property
     def frames(self) -> int:
         return self.duration_s * self.fps
 
+    @property
+    def video_name(self) -> str:
+        """The file name an engine writes its video to in its work folder (`output.mp4` / `output.mov`): the
+        writer picks the container from the suffix (`media.encode.VideoWriter`)."""
+        return f"output.{self.container}"
+
     @classmethod
-    def build(cls, resolution: str, ratio: str, duration_s: int, generate_audio: bool, seed: int) -> OutputSpec:
+    def build(cls, resolution: str, ratio: str, duration_s: int, generate_audio: bool, seed: int,
+              container: str = "mp4") -> OutputSpec:
         width, height = pixel_size(resolution, ratio)
-        return cls(resolution, ratio, width, height, duration_s, generate_audio, seed)
+        return cls(resolution, ratio, width, height, duration_s, generate_audio, seed, container=container)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

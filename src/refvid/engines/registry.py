@@ -74,7 +74,7 @@ def model_offers(settings: Settings) -> dict[str, contract.ModelOffer]:
                 max_duration_s=entry.max_duration,
                 supports_audio=caps.supports_audio, auto_duration_s=caps.auto_duration_s,
                 details=described.get(caps.name, {}).get(model, {}), makes=caps.makes.get(mode, ""),
-                placeholder=mode in caps.placeholder_modes)
+                placeholder=mode in caps.placeholder_modes, task_types=caps.task_types)
     return offers
 
 

@@ -4,11 +4,17 @@ frame; a short clip holds its last frame), and stereo AAC at 48 kHz of exactly t
 
 Streaming: frames are decoded, fitted and encoded one at a time (never the whole clip in memory), through the
 shared encoder (`media/encode.py`), so an upstream's video is packaged exactly like one rendered here.
+
+`in_container` is the last step every engine's output goes through: a video whose container (MP4 or QuickTime
+MOV, told by its `ftyp` brand) is not the one the task asked for (`output_format`) is remuxed, its streams
+copied, not re-encoded: about as costly as copying the file, so any engine delivers both formats.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,7 +25,8 @@ import av
 import cv2
 import numpy as np
 
-from refvid.media.encode import OUTPUT_SAMPLE_RATE, VideoWriter, encode_thumbnail
+from refvid.media.encode import OUTPUT_SAMPLE_RATE, VideoWriter, container_for, encode_thumbnail
+from refvid.media.probe import sniff
 
 
 @dataclass(frozen=True)
@@ -103,3 +110,44 @@ def conform_video(source: Path, dest: Path, thumbnail: Path, *, width: int, heig
             if samples is not None:
                 writer.write_audio(samples)
     return Conformed(src_w, src_h, round(src_fps, 3), round(max(last_t + 1 / max(src_fps, 1.0), 0.0), 3), has_audio)
+
+
+def remux(source: Path, dest: Path) -> Path:
+    """Copy the video and audio streams of `source` into the container `dest`'s suffix names (`.mov`: QuickTime,
+    else MP4), moov first; atomic like the encoder's files. `dest` may be `source` itself."""
+    muxer = container_for(dest)
+    tmp = dest.with_name(f".{dest.stem}.{uuid.uuid4().hex[:8]}.part.{muxer}")
+    try:
+        with av.open(str(source)) as src, av.open(str(tmp), "w", format=muxer,
+                                                   options={"movflags": "+faststart"}) as out:
+            inputs = [s for s in src.streams if s.type in ("video", "audio")]
+            outputs = {s.index: out.add_stream_from_template(s) for s in inputs}
+            for packet in src.demux(*inputs):
+                if packet.dts is None:  # the demuxer's end-of-stream marker
+                    continue
+                packet.stream = outputs[packet.stream.index]
+                out.mux(packet)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def container_of(path: Path) -> str | None:
+    """`mp4` or `mov` as the file's first bytes tell (None for anything else)."""
+    with path.open("rb") as f:
+        found = sniff(f.read(32))
+    return found if found in ("mp4", "mov") else None
+
+
+def in_container(path: Path, container: str) -> Path:
+    """The video at `path` in `container`: itself when its bytes and suffix are that container already, else
+    remuxed to `output.<container>` beside it (an engine that only writes MP4, a provider that returned the
+    other one)."""
+    if path.suffix.lower() == f".{container}" and container_of(path) == container:
+        return path
+    dest = path.with_name(f"output.{container}")
+    remux(path, dest)
+    if path != dest:
+        path.unlink(missing_ok=True)
+    return dest

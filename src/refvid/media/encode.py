@@ -1,4 +1,5 @@
-"""Frames + audio → the contract MP4 (spec §3): H.264 yuv420p, AAC, `+faststart`, atomic on disk.
+"""Frames + audio → the contract MP4 (spec §3): H.264 yuv420p, AAC, `+faststart`, atomic on disk. A target
+path ending `.mov` gets the same streams in a QuickTime MOV (`output_format: mov`).
 
 `VideoWriter` streams: frames go to the encoder as they come (memory does not grow with the duration) and
 audio may be written in chunks of any size, interleaved with the frames or all at the end. The file is
@@ -47,6 +48,11 @@ class EncoderSettings:
     keyint_s: float = 2.0
     audio_bitrate: int = 160_000
     aac_coder: str = "fast"  # FFmpeg's AAC "fast" coder: ~2.5× quicker than "twoloop", same timing and level
+
+
+def container_for(path: Path) -> str:
+    """The muxer a video path asks for by its suffix: `mov` (QuickTime) for `.mov`, else `mp4`."""
+    return "mov" if path.suffix.lower() == ".mov" else "mp4"
 
 
 def rgb_to_i420(rgb: np.ndarray) -> np.ndarray:
@@ -132,8 +138,9 @@ class VideoWriter:
         self.frames_written = 0
         self.samples_written = 0  # at `sample_rate`
         self._settings = settings or EncoderSettings()
-        self._tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.part.mp4")
-        self._container: Any = av.open(str(self._tmp), "w", format="mp4", options={"movflags": "+faststart"})
+        muxer = container_for(self.path)
+        self._tmp = self.path.with_name(f".{self.path.stem}.{uuid.uuid4().hex[:8]}.part.{muxer}")
+        self._container: Any = av.open(str(self._tmp), "w", format=muxer, options={"movflags": "+faststart"})
         self._video = self._add_video_stream()
         self._audio = self._add_audio_stream() if audio else None
         self._closed = False

@@ -81,6 +81,10 @@ class TaskSpec:
     service_tier: str = "default"
     priority: int = 0
     execution_expires_after: int | None = None
+    # The container of the result (`mp4` | `mov`) and what to make of the references (`omni_reference_task_type`:
+    # auto | reference | edit | extend); Seedance 2.5 fields, taken by both wires.
+    output_format: str = "mp4"
+    omni_reference_task_type: str = "auto"
 
     @property
     def has_timed_references(self) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from refvid import catalog
 from refvid.config import Settings
 from refvid.contract import MAX_DURATION_S
 from refvid.errors import Conflict, NotFound, ValidationFailed
@@ -53,10 +54,12 @@ def request_fingerprint(body: dict[str, Any]) -> str:
 
 def credits_for(spec: TaskSpec, reserve_s: int | None = None) -> int:
     """Credits reserved at submit for `reserve_s` seconds of output (`ModelOffer.reserved_seconds`), else for
-    the duration asked, and for `duration: -1` the longest output (15 s). The completion settles the
-    reservation to the real length (`ledger.settle_credits`), so a finished task's `credits_reserved` is what
-    it cost."""
-    seconds = reserve_s if reserve_s is not None else spec.duration if spec.duration > 0 else MAX_DURATION_S
+    the duration asked, and for `duration: -1` the model's longest output (its catalog entry's: 15 s on the
+    2.0 line, 30 s on 2.5). The completion settles the reservation to the real length
+    (`ledger.settle_credits`), so a finished task's `credits_reserved` is what it cost."""
+    entry = catalog.active().get(spec.model)
+    longest_s = entry.max_duration if entry else MAX_DURATION_S
+    seconds = reserve_s if reserve_s is not None else spec.duration if spec.duration > 0 else longest_s
     return credits_for_seconds(seconds, spec.resolution)
 
 

@@ -106,6 +106,7 @@ function syncResolutions() {
   for (const option of $("resolution").options) option.disabled = !model.resolutions.includes(option.value);
   if ($("resolution").selectedOptions[0].disabled) $("resolution").value = model.resolutions[0];
   if (model.limits) syncDurations(model.limits);
+  if (model.limits) syncFormats(model.limits);
   $("model-makes").textContent = model.makes ? `${model.placeholder ? "Placeholder: " : "Makes "}${model.makes}` : "";
 }
 
@@ -125,6 +126,13 @@ function syncDurations(limits) {
   select.replaceChildren(...options);
   const fallback = String(Math.min(Math.max(5, limits.min_duration), limits.max_duration));
   select.value = [...select.options].some((o) => o.value === chosen) ? chosen : fallback;
+}
+
+// The containers the selected model offers (`output_formats`: mov on Seedance 2.5); the others are disabled.
+function syncFormats(limits) {
+  const select = $("output-format");
+  for (const option of select.options) option.disabled = !limits.output_formats.includes(option.value);
+  if (select.selectedOptions[0].disabled) select.value = limits.output_formats[0];
 }
 
 // What made a finished task's video (results[0].engine, .made), a placeholder said first.
@@ -254,6 +262,7 @@ function requestBody() {
   }
   const callback = $("callback-url").value.trim();
   if (callback) body.callback_url = callback;
+  if ($("output-format").value !== "mp4") body.output_format = $("output-format").value;
   return body;
 }
 

@@ -7,6 +7,7 @@ the child, never the worker). The messages are `refvid.worker.events`; the paren
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -16,8 +17,9 @@ from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
 from refvid.config import Settings
-from refvid.engines.base import EngineInput
-from refvid.engines.output import OutputSpec, resolve_ratio
+from refvid.contract import VIDEO_TASK_TYPES
+from refvid.engines.base import EngineInput, EngineOutput
+from refvid.engines.output import OutputSpec, edited_duration, model_range, resolve_ratio, reworked_video
 from refvid.errors import Cancelled, TaskFailure
 from refvid.worker.events import (
     STOP_REASONS,
@@ -64,13 +66,35 @@ class _ChildContext:
 
 
 def resolve_job(engine: Any, job: JobRequest) -> EngineInput:
-    """Turn the request into the engine's exact output contract (adaptive ratio, duration -1)."""
+    """Turn the request into the engine's exact output contract (adaptive ratio, duration -1). Edit and extend
+    keep the frame of the video they rework (`adaptive` = its ratio), and edit its length."""
     spec = job.spec
-    ratio = resolve_ratio(spec.ratio, job.references)
-    duration = spec.duration if spec.duration > 0 else engine.choose_duration(job.references)
-    output = OutputSpec.build(spec.resolution, ratio, duration, spec.generate_audio, job.seed)
+    reworks = spec.omni_reference_task_type in VIDEO_TASK_TYPES
+    reworked = reworked_video(spec.prompt, job.references) if reworks else None
+    ratio = resolve_ratio(spec.ratio, [reworked] if reworked else job.references)
+    if spec.duration > 0:
+        duration = spec.duration
+    elif spec.omni_reference_task_type == "edit" and reworked:
+        duration = edited_duration(spec.model, reworked)
+    else:
+        shortest_s, longest_s = model_range(spec.model)
+        duration = engine.choose_duration(job.references, max_s=longest_s, min_s=shortest_s)
+    output = OutputSpec.build(spec.resolution, ratio, duration, spec.generate_audio, job.seed,
+                              container=spec.output_format)
     return EngineInput(job.task_id, spec.model, spec.prompt, job.references, output, job.work_dir,
-                       requested_ratio=spec.ratio, passthrough=spec.passthrough())
+                       requested_ratio=spec.ratio, passthrough=spec.passthrough(),
+                       task_type=spec.omni_reference_task_type)
+
+
+def delivered(made: EngineOutput, job: EngineInput) -> EngineOutput:
+    """The engine's output in the container the task asked for (`media.conform.in_container`): the shared last
+    step of every engine, so each delivers MP4 and MOV alike."""
+    from refvid.media.conform import in_container  # PyAV: only in the processes that run engines
+
+    if not made.video_path.is_file():  # nothing to convert: storing the output reports the missing file
+        return made
+    path = in_container(made.video_path, job.output.container)
+    return made if path == made.video_path else dataclasses.replace(made, video_path=path)
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -84,7 +108,8 @@ def _watch_parent(parent_pid: int) -> None:
 def _run(engine: Any, job: JobRequest, ctx: _ChildContext) -> ToParent:
     """One job → its one answer; an engine bug fails the task, not the process."""
     try:
-        return Done(engine.generate(resolve_job(engine, job), ctx))
+        request = resolve_job(engine, job)
+        return Done(delivered(engine.generate(request, ctx), request))
     except Cancelled:
         return JobCancelled()
     except TaskFailure as exc:

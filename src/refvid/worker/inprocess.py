@@ -18,7 +18,7 @@ from refvid.config import Settings
 from refvid.engines.base import Engine, EngineOutput
 from refvid.engines.registry import build_engine
 from refvid.errors import Cancelled, TaskFailure
-from refvid.worker.child import resolve_job
+from refvid.worker.child import delivered, resolve_job
 from refvid.worker.events import JobRequest
 
 
@@ -73,7 +73,8 @@ class InProcessHost:
         engine = self._built()
         ctx = _ThreadContext(dict(job.state), on_progress, on_state, stop_reason, time.monotonic() + timeout_s)
         try:
-            return engine.generate(resolve_job(engine, job), ctx)
+            request = resolve_job(engine, job)
+            return delivered(engine.generate(request, ctx), request)
         except Cancelled:
             if ctx.timed_out:
                 raise TaskFailure(f"generation took longer than {timeout_s:.0f} s", code="generation_timeout") from None

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from refvid.config import Settings
+from refvid.contract import VIDEO_MEDIA_TYPES
 from refvid.engines.base import EngineOutput
 from refvid.errors import Cancelled, Deferred, LeaseLost, StoreUnavailable, TaskFailure
 from refvid.media.info import Reference
@@ -246,8 +247,10 @@ class Worker:
 
     def _store_output(self, task: Task, output: EngineOutput) -> dict[str, Any]:
         prefix = f"results/{task.id}/{task.attempts}/"
+        container = output.video_path.suffix.lstrip(".").lower()  # mp4 or mov (`worker.child.delivered`)
+        video_key = f"{prefix}video.{container}"
         try:
-            self.deps.blobs.put_file(prefix + "video.mp4", output.video_path, "video/mp4")
+            self.deps.blobs.put_file(video_key, output.video_path, VIDEO_MEDIA_TYPES[container])
             thumb_key = None
             if output.thumbnail_path is not None and output.thumbnail_path.is_file():
                 thumb_key = prefix + "thumbnail.jpg"
@@ -256,7 +259,7 @@ class Worker:
             self.deps.blobs.delete_prefix(prefix)
             raise TaskFailure(f"could not store the output: {exc}", code="generation_failed") from exc
         return {
-            "video_key": prefix + "video.mp4", "thumbnail_key": thumb_key, "seed": output.seed,
+            "video_key": video_key, "thumbnail_key": thumb_key, "seed": output.seed,
             "width": output.width, "height": output.height, "duration": output.duration_s, "fps": output.fps,
             "has_audio": output.has_audio, "extra": output.extra,
         }

@@ -39,6 +39,7 @@ _BY_CODE: dict[str, tuple[int, str]] = {
     "too_many_open_tasks": (429, "QuotaExceeded"),
     "missing_required_parameter": (400, "MissingParameter"),
     "missing_visual_reference": (400, "MissingParameter"),
+    "task_type_constraint": (400, "InvalidParameter.TaskTypeConstraint"),  # Ark's code for these rules
 }
 
 

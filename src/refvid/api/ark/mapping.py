@@ -40,8 +40,7 @@ from refvid.tasks.service import TaskService
 _REFERENCE_ROLES = {"image_url": ("image_urls", "reference_image"), "video_url": ("video_urls", "reference_video"),
                     "audio_url": ("audio_urls", "reference_audio")}
 # Ark features refvid does not offer, and the only values of each that it accepts.
-_OFF_VALUES: dict[str, tuple[Any, ...]] = {"frames": (None,), "tools": (None, []),
-                                           "output_format": (None, "mp4"), "omni_reference_task_type": (None,)}
+_OFF_VALUES: dict[str, tuple[Any, ...]] = {"frames": (None,), "tools": (None, [])}
 
 
 @dataclass(frozen=True)
@@ -150,7 +149,8 @@ def _foxapi_fields(req: ArkCreateRequest) -> tuple[dict[str, Any], dict[str, str
     fields.update({name: value for name, value in sent.items() if value is not None and value != []})
     for name, (url, at) in _frame_fields(frames, lists).items():
         fields[name], where[name] = url, f"{at}.image_url.url"
-    for name in ("resolution", "ratio", "duration", "seed", "generate_audio", "callback_url", "draft", *QUEUE_INPUTS):
+    for name in ("resolution", "ratio", "duration", "seed", "generate_audio", "callback_url", "draft", *QUEUE_INPUTS,
+                 "output_format", "omni_reference_task_type"):
         value = getattr(req, name)
         if value is not None:
             fields[name] = value

@@ -13,7 +13,7 @@ from typing import Any
 
 from refvid.api.ark.frames import last_frame_url
 from refvid.api.ark.schemas import ArkTask, ArkTaskContent, ArkTaskError, ArkUsage
-from refvid.api.present import made_by, result_url
+from refvid.api.present import made_by, result_name, result_url
 from refvid.contract import ARK_PIXELS_PER_TOKEN, FPS, SIZES, ArkStatus
 from refvid.runtime import Runtime
 from refvid.tasks.model import Task, TaskStatus
@@ -54,7 +54,8 @@ def present_ark_task(task: Task, base: str, runtime: Runtime) -> ArkTask:
     content = usage = None
     if status == "succeeded":
         frame_url = last_frame_url(runtime, base, task) if spec.option("return_last_frame") else None
-        content = ArkTaskContent(video_url=result_url(runtime, base, task, result["video_key"], "video.mp4"),
+        video_key = result["video_key"]
+        content = ArkTaskContent(video_url=result_url(runtime, base, task, video_key, result_name(video_key)),
                                  last_frame_url=frame_url, **made_by(task))
         tokens = _tokens(result)
         usage = ArkUsage(completion_tokens=tokens, total_tokens=tokens)
@@ -70,6 +71,7 @@ def present_ark_task(task: Task, base: str, runtime: Runtime) -> ArkTask:
         execution_expires_after=spec.execution_expires_after or int(runtime.settings.pending_deadline_s),
         safety_identifier=_text_option(spec.option("safety_identifier")),
         draft=spec.draft, draft_task_id=spec.draft_task_id,
+        fileformat=spec.output_format,
     )
 
 

@@ -77,8 +77,10 @@ class ArkCreateRequest(BaseModel):
     # Ark features refvid does not offer: only their "off" values are accepted.
     frames: StrictInt | None = None
     tools: list[dict[str, Any]] | None = None
-    output_format: StrictStr | None = None
-    omni_reference_task_type: StrictStr | None = None
+    # Seedance 2.5's, untyped in the SDKs (sent through `extra_body`); checked by the shared rules.
+    output_format: StrictStr | None = Field(None, description="mp4 (default) or mov, where the model offers it.")
+    omni_reference_task_type: StrictStr | None = Field(
+        None, description="auto | reference | edit | extend (edit/extend rework a reference_video).")
 
 
 class ArkTaskId(BaseModel):
@@ -124,6 +126,7 @@ class ArkTask(BaseModel):
     safety_identifier: str | None = Field(None, description="As the task was created.")
     draft: bool = False
     draft_task_id: str | None = Field(None, description="A final's draft: the task it re-rendered.")
+    fileformat: str = Field("mp4", description="The video's container: mp4, or mov when output_format asked.")
 
 
 class ArkTaskList(BaseModel):

@@ -23,7 +23,7 @@ from refvid.api.openai.form import FILE_FIELD, CreateForm, create_form
 from refvid.api.openai.mapping import UPLOAD_PLACEHOLDER, map_create
 from refvid.api.openai.present import has_video, present_video
 from refvid.api.openai.schemas import OpenAIErrorResponse, OpenAIVideo, OpenAIVideoDeleted, OpenAIVideoList
-from refvid.api.present import base_url
+from refvid.api.present import base_url, result_name
 from refvid.api.routes.results import blob_response
 from refvid.api.store_calls import blocking, present_fresh, present_polled
 from refvid.api.uploads import CONTENT_TYPES, UploadSlots, copy_upload, record_uploads
@@ -38,7 +38,7 @@ router = APIRouter(route_class=OpenAIRoute, tags=["OpenAI /v1/videos dialect"])
 VIDEOS = "/v1/videos"
 POLL_HEADER = "openai-poll-after-ms"
 _BODY = {"schema": {"$ref": "#/components/schemas/OpenAICreateRequest"}}
-_CONTENT_NAMES = {"video": ("video_key", "video.mp4"), "thumbnail": ("thumbnail_key", "thumbnail.jpg")}
+_CONTENT_KEYS = {"video": "video_key", "thumbnail": "thumbnail_key"}
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -110,9 +110,8 @@ async def download_content(video_id: str, caller: CallerDep, variant: str = "vid
         shown = await present_fresh(service, task, lambda t: present_video(t, caller.runtime, service))
         raise OpenAIError(404, f"video {video_id} is {shown.status}"
                                "; its content is served once it has completed", "video_not_ready", "video_id")
-    field, name = _CONTENT_NAMES[variant]
-    key = (task.result or {}).get(field)
-    served = await blocking(blob_response, caller.runtime, key, name) if key else None  # S3: a network call
+    key = (task.result or {}).get(_CONTENT_KEYS[variant])
+    served = await blocking(blob_response, caller.runtime, key, result_name(key)) if key else None  # S3: a network call
     if served is None:
         raise OpenAIError(404, f"video {video_id} has no {variant}", "content_not_found", "variant")
     return served

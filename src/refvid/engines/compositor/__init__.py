@@ -4,7 +4,7 @@ moves between first/last frames (image-to-video) and paints a procedural placeho
 This file stays light (no OpenCV, no PyAV): the registry reads `CAPABILITIES` in the API's composition root.
 """
 
-from refvid.contract import DEFAULT_DURATION_S, MODES, RESOLUTIONS
+from refvid.contract import DEFAULT_DURATION_S, MODES, RESOLUTIONS, TASK_TYPES
 from refvid.engines.base import Capabilities
 
 # `duration: -1` (spec §3): the reference videos' total length, else the longest reference audio, else 5 s.
@@ -18,4 +18,4 @@ CAPABILITIES = Capabilities(name="compositor", factory="refvid.engines.composito
                                 "text": "a placeholder title card: the prompt's words over a moving graded "
                                         "background, not generated video (serve text-to-video with a "
                                         "diffusion engine or the Ark relay for that)",
-                            }, placeholder_modes=("text",))
+                            }, placeholder_modes=("text",), task_types=TASK_TYPES)

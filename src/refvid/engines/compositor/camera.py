@@ -38,7 +38,7 @@ class ShotCamera:
         return _matrices(self.rel, self.base_zoom, np.array(self.origin), *self.out_size, canvas_per_view)
 
 
-def _inverse_corner_spans(rel: np.ndarray, out_w: int, out_h: int) -> tuple[np.ndarray, np.ndarray]:
+def inverse_corner_spans(rel: np.ndarray, out_w: int, out_h: int) -> tuple[np.ndarray, np.ndarray]:
     """Where the frame corners come from in view units relative to the start point, before base zoom:
     arrays (n·4,) of x and y."""
     unit = np.sqrt(out_w * out_h)
@@ -61,7 +61,7 @@ def plan_shot_camera(rel: np.ndarray, view_w: float, view_h: float, out_w: int, 
     """
     for damping in _DAMPING_STEPS:
         moved = rel * damping
-        xs, ys = _inverse_corner_spans(moved, out_w, out_h)
+        xs, ys = inverse_corner_spans(moved, out_w, out_h)
         span_x, span_y = float(xs.max() - xs.min()), float(ys.max() - ys.min())
         base_zoom = max(1.0, span_x / view_w, span_y / view_h) * 1.002
         if base_zoom <= max_zoom or damping == 0.0:

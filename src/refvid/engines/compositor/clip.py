@@ -26,14 +26,15 @@ FrameAt = Callable[[int], np.ndarray]  # output frame index → H×W×3 uint8 RG
 def write_clip(job: EngineInput, frame_at: FrameAt, encoder: EncoderSettings, check: Callable[[], None],
                report: Callable[[float], None], extra: dict[str, Any], grade: Grade | None = None,
                soundtrack: np.ndarray | None = None) -> EngineOutput:
-    """Render frames 0..n-1 with `frame_at` into `work_dir/output.mp4` (see the module docstring)."""
+    """Render frames 0..n-1 with `frame_at` into `work_dir/output.mp4` (or `.mov`: `OutputSpec.video_name`),
+    as the module docstring says."""
     out = job.output
     n, w, h = out.frames, out.width, out.height
     job.work_dir.mkdir(parents=True, exist_ok=True)
     audio = soundtrack
     if audio is None and out.generate_audio:
         audio = synthesize_ambience(out.duration_s, out.seed, check=check)
-    path, thumb_path = job.work_dir / "output.mp4", job.work_dir / "thumbnail.jpg"
+    path, thumb_path = job.work_dir / out.video_name, job.work_dir / "thumbnail.jpg"
     thumb = np.zeros((h, w, 3), np.uint8)
     with VideoWriter(path, w, h, out.fps, audio=audio is not None, sample_rate=SAMPLE_RATE,
                      settings=encoder) as writer:

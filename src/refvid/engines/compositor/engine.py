@@ -8,7 +8,8 @@ their own shots; cuts land on onsets of the reference audio (looped, trimmed, fa
 seeded ambience) and small eased zoom accents on the beats that stand out (never on every beat of a steady
 track); each shot is graded with lookup tables.
 Frames are composited in I420 (one warp and one LUT pass per frame) and streamed to the encoder.
-Image-to-video (`first_last.py`) and text-to-video (`procedural.py`, a placeholder) are dispatched by mode.
+Image-to-video (`first_last.py`) and text-to-video (`procedural.py`, a placeholder) are dispatched by mode;
+edit and extend of a reference video (`omni_reference_task_type`) by `rework.py`.
 
 `EngineOutput.extra` reports what was done: `shots` (source, frames, fit, `scale` = output pixels per
 reference pixel over the shot), `camera_scale` (the same over all image shots), `cuts` (frames),
@@ -28,7 +29,7 @@ import cv2
 import numpy as np
 
 from refvid.config import Settings
-from refvid.contract import Mode
+from refvid.contract import VIDEO_TASK_TYPES, Mode
 from refvid.engines.base import BaseEngine, EngineContext, EngineInput, EngineOutput
 from refvid.engines.compositor import CAPABILITIES
 from refvid.engines.compositor.audio_shot import render_audio_shot
@@ -45,6 +46,7 @@ from refvid.engines.compositor.grade import Grade
 from refvid.engines.compositor.motion import CameraTrack, concat_tracks, estimate_track, gentle_params
 from refvid.engines.compositor.procedural import render_procedural
 from refvid.engines.compositor.prompt_reader import Directions, read_prompt
+from refvid.engines.compositor.rework import render_edit, render_extend
 from refvid.engines.compositor.shots import FootageShot, ShotRenderer, ShotReport, prepare_image_shot
 from refvid.engines.compositor.timeline import ACCENT_GAP_S, Span, accent_frames, place_cuts, spans, standout_beats
 from refvid.errors import Cancelled, TaskFailure
@@ -124,6 +126,12 @@ class CompositorEngine(BaseEngine):
             made = render(job, self.encoder, progress.check, progress.phase(2.0, 99.0))
             ctx.progress(100.0)
             return _saying_what(made, job.mode)
+        if job.task_type in VIDEO_TASK_TYPES and job.videos:  # edit / extend one reference video
+            progress = _Progress(ctx)
+            rework = render_edit if job.task_type == "edit" else render_extend
+            made = rework(job, self.encoder, progress.check, progress.phase(2.0, 99.0))
+            ctx.progress(100.0)
+            return made
         if job.audios and not job.images and not job.videos:  # audio-only references (models that allow them)
             progress = _Progress(ctx)
             made = render_audio_shot(job, self.encoder, progress.check, progress.phase(2.0, 99.0))
@@ -168,7 +176,7 @@ class CompositorEngine(BaseEngine):
         factories = [self._factory(ref, span, k, plan, track, job) for k, (ref, span) in enumerate(
             zip(cast, shot_spans, strict=True))]
         queue = _ShotQueue(factories, progress)
-        path, thumb_path = job.work_dir / "output.mp4", job.work_dir / "thumbnail.jpg"
+        path, thumb_path = job.work_dir / out.video_name, job.work_dir / "thumbnail.jpg"
         try:
             thumb = self._render(job, queue, shot_spans, audio, progress.phase(motion_to + 1, 99.0))
         finally:
@@ -231,7 +239,7 @@ class CompositorEngine(BaseEngine):
         other = PlanarFrame(w, h)  # the incoming shot during a crossfade
         active: dict[int, ShotRenderer] = {}
         thumb = np.zeros((h, w, 3), np.uint8)
-        with VideoWriter(job.work_dir / "output.mp4", w, h, out.fps, audio=audio is not None,
+        with VideoWriter(job.work_dir / out.video_name, w, h, out.fps, audio=audio is not None,
                          sample_rate=SAMPLE_RATE, settings=self.encoder) as writer:
             for i in range(n):
                 frame = writer.new_frame()

@@ -19,7 +19,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
-from refvid.contract import MAX_COUNT, Mention, find_mentions
+from refvid import catalog
+from refvid.contract import Mention, find_mentions
 from refvid.media.prompt_refs import video_roles
 
 Move = Literal["pan_left", "pan_right", "tilt_up", "tilt_down", "zoom_in", "zoom_out", "orbit", "static",
@@ -89,6 +90,7 @@ LOOKS = _table(
     (rf"film{_SP}grain|grainy|grain|vintage|old film", "颗粒|胶片|复古|老电影", "grain"),
     (r"neon|cyberpunk", "霓虹|赛博朋克", "neon"),
 )
+_MAX_VIDEOS = max(m.max_videos for m in catalog.BUILT_IN)  # the most videos any model of the line takes
 _CLAUSE_END = re.compile(r"[.;!?\n。；！？，,、]")
 _WORD = re.compile(r"[a-z0-9]+|[\u3400-\u9fff]", re.IGNORECASE)
 _FILLERS = frozenset({"a", "an", "the", "and", "of", "with", "then", "camera", "shot", "video", "镜", "头", "的", "和",
@@ -196,7 +198,7 @@ def read_prompt(prompt: str | None) -> Directions:
     global_text: list[str] = []
     shots: dict[ShotKey, list[str]] = {}
     from_video = False
-    roles = video_roles(text, MAX_COUNT["video"], have_images=True)  # the one reading of "camera of @VideoN"
+    roles = video_roles(text, _MAX_VIDEOS, have_images=True)  # the one reading of "camera of @VideoN"
     for clause, mentions in _clauses(text):
         named: list[ShotKey] = [(m.kind, m.index) for m in mentions if m.kind in ("image", "video")]
         if any(m.kind == "video" and 0 <= m.index < len(roles) and roles[m.index] == "motion" for m in mentions):

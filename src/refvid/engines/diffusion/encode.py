@@ -32,11 +32,11 @@ def soundtrack_for(job: EngineInput, rendered: Rendered) -> tuple[np.ndarray, in
 
 def encode_output(job: EngineInput, ctx: EngineContext, rendered: Rendered, interpolation: str,
                   check: Callable[[EngineContext], None]) -> tuple[Path, Path]:
-    """Write work_dir/output.mp4 (and a middle-frame JPEG thumbnail); report 90–99 % and honour cancellation
-    while frames stream through the encoder (never all in memory at output size)."""
+    """Write work_dir/output.mp4 or .mov (`OutputSpec.video_name`) and a middle-frame JPEG thumbnail; report
+    90–99 % and honour cancellation while frames stream through the encoder (never all in memory at output size)."""
 
     out = job.output
-    path, thumb = job.work_dir / "output.mp4", job.work_dir / "thumbnail.jpg"
+    path, thumb = job.work_dir / out.video_name, job.work_dir / "thumbnail.jpg"
     samples, rate = soundtrack_for(job, rendered) if out.generate_audio else (None, 0)
     frames = output_frames(rendered.frames, rendered.fps, out.frames, out.fps, out.width, out.height, interpolation)
     with VideoWriter(path, out.width, out.height, out.fps, audio=samples is not None, sample_rate=rate) as writer:

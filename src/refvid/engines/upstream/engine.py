@@ -211,7 +211,7 @@ class UpstreamEngine(BaseEngine):
         elsewhere = None if provider.results_on_own_origin else self.public_client()
         http.download(done.content, source, sleep, elsewhere=elsewhere)
         out = job.output
-        dest, thumb = job.work_dir / "output.mp4", job.work_dir / "thumbnail.jpg"
+        dest, thumb = job.work_dir / job.output.video_name, job.work_dir / "thumbnail.jpg"
 
         def check() -> None:
             if ctx.cancelled():

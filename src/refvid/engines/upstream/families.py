@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from refvid import catalog
 from refvid.catalog import CatalogModel
-from refvid.contract import MAX_COUNT, MAX_DURATION_S, MAX_TOTAL_REFERENCES, MIN_DURATION_S, MODES, RESOLUTIONS, Mode
+from refvid.contract import MAX_DURATION_S, MIN_DURATION_S, MODES, RESOLUTIONS, Mode
 from refvid.engines.mention_labels import LabelStyle
 
 
@@ -67,12 +68,15 @@ class Family:
                 "resolutions": list(self.resolutions), "audio": self.audio}
 
 
+# Seedance (Ark) takes what the served model's catalog entry says, which validation checks before any upstream's
+# acceptance: the family's preset is the line's widest model (2.5), so it never narrows a model of the line.
+_WIDEST = max(catalog.BUILT_IN, key=lambda m: (m.max_references, m.max_duration))
 FAMILIES: dict[str, Family] = {family.name: family for family in (
     Family("minimax-h3", MODES, 9, 3, 3, 12, resolutions=("480p", "720p"), audio=True, labels="h3"),
     Family("wan", ("text", "image", "reference"), 1, 0, 0, 1, max_duration_s=10),
     Family("ltx2", ("text", "image"), 2, 0, 0, 2, max_duration_s=15, audio=True),
-    Family("seedance", MODES, MAX_COUNT["image"], MAX_COUNT["video"], MAX_COUNT["audio"], MAX_TOTAL_REFERENCES,
-           audio=True, from_catalog=True),
+    Family("seedance", MODES, _WIDEST.max_images, _WIDEST.max_videos, _WIDEST.max_audios, _WIDEST.max_references,
+           _WIDEST.min_duration, _WIDEST.max_duration, audio=True, from_catalog=True),
 )}
 
 

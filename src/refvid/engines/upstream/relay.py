@@ -58,8 +58,8 @@ class RelayEngine(BaseEngine):
         return ArkClient(s.ark_api_key, s.ark_base_url, timeout_s=s.ark_timeout_s, max_retries=s.ark_max_retries,
                          backoff_s=min(1.0, s.ark_poll_interval_s), sleep=sleep)
 
-    def choose_duration(self, references: list[Reference]) -> int:
-        """`duration: -1` passes through: Seedance 2.0 picks the length itself."""
+    def choose_duration(self, references: list[Reference], max_s: int = 0, min_s: int = 0) -> int:
+        """`duration: -1` passes through: Seedance picks the length itself (within the model's range)."""
         return -1
 
     def generate(self, job: EngineInput, ctx: EngineContext) -> EngineOutput:
