@@ -27,7 +27,7 @@ from tests.support.keys import API_KEY, OTHER_KEY
 from tests.support.media_servers import MediaServer, PortTrap
 from tests.support.pg_server import pg_server  # noqa: F401  (session fixture, shared by every test module)
 from tests.support.servers import Server, env_for
-from tests.support.sglang_server import sglang_server, stop_run_sglang  # noqa: F401  (session fixture, once per run)
+from tests.support.sglang_server import sglang_server, sglang_session, stop_run_sglang  # noqa: F401  (session fixture, once per run)
 from tests.support.webhooks import Receiver, start_dispatcher
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -10,6 +10,10 @@ It costs about 2 GB of memory and 20 s to start (minutes on a loaded machine), s
 asks for it, and once per run: with pytest-xdist the first worker to ask starts it under a file lock and the
 other reuses it; the process that owns the run (xdist's controller, else pytest) stops it at session end.
 Servers left behind by a killed run (their owner's pid gone) are stopped when the next one starts.
+
+Between the tests that use it the server is paused (SIGSTOP to its process group, SIGCONT when a test asks for it,
+counted across xdist workers under the same lock): its scheduler busy-polls a whole core while idle, which for the
+rest of a run on 2 cores would take half the machine from every other test.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +41,7 @@ from tests.support.sglang.tiny_wan import FOLDER_NAME, tiny_wan_folder
 INSTALLER = Path(__file__).parent / "sglang" / "install.sh"
 START_TIMEOUT_S = 240.0  # ~20 s on an idle 2-core machine; several times that while other suites run
 _PREFIX = "refvid-sglang-"
-_OWNER_FILE, _GROUP_FILE, _STATE_FILE = "owner.pid", "server.pgid", "server.json"
+_OWNER_FILE, _GROUP_FILE, _STATE_FILE, _USERS_FILE = "owner.pid", "server.pgid", "server.json", "users"
 
 
 def sglang_cache() -> Path:
@@ -125,6 +129,7 @@ def _end_group(pgid: int, grace_s: float = 20.0, reap: Callable[[], object] = la
     """End a process group; `reap` collects our own child, whose zombie would keep the group alive."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, signal.SIGTERM)
+        os.killpg(pgid, signal.SIGCONT)  # a paused group acts on nothing until it runs again
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline:
             reap()
@@ -178,8 +183,36 @@ def run_sglang() -> SGLangServer:
             server.stop()
             raise
         (root / _STATE_FILE).write_text(json.dumps({"port": server.port}))
+        _pause(root, 0)  # until a test uses it
         _STARTED = server
         return server
+
+
+def _lock_of(root: Path) -> Path:
+    return root.parent / f"{root.name}.lock"
+
+
+def _pause(root: Path, users: int) -> None:
+    """Record how many tests use the server now, and pause its group when none does (the caller holds the lock)."""
+    (root / _USERS_FILE).write_text(str(users))
+    with contextlib.suppress(OSError, ValueError, ProcessLookupError):
+        os.killpg(int((root / _GROUP_FILE).read_text()), signal.SIGSTOP if users == 0 else signal.SIGCONT)
+
+
+@contextlib.contextmanager
+def in_use(server: SGLangServer) -> Iterator[SGLangServer]:
+    """The server running for the length of a test: resumed for the first user, paused after the last."""
+    with _lock_of(server.root).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError, ValueError):
+            _pause(server.root, int((server.root / _USERS_FILE).read_text() or "0") + 1)
+    try:
+        yield server
+    finally:
+        with _lock_of(server.root).open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            with contextlib.suppress(OSError, ValueError):
+                _pause(server.root, max(0, int((server.root / _USERS_FILE).read_text() or "0") - 1))
 
 
 def stop_run_sglang() -> None:
@@ -199,7 +232,14 @@ def stop_run_sglang() -> None:
 
 
 @pytest.fixture(scope="session")
-def sglang_server() -> SGLangServer:
+def sglang_session() -> SGLangServer:
     """The run's real SGLang diffusion server (started on first use, shared by xdist workers; see the module
-    docstring)."""
+    docstring), paused while no test uses it."""
     return run_sglang()
+
+
+@pytest.fixture
+def sglang_server(sglang_session: SGLangServer) -> Iterator[SGLangServer]:
+    """The run's SGLang server, running for this test."""
+    with in_use(sglang_session) as server:
+        yield server
