@@ -53,8 +53,9 @@ KEEP = {"image_urls": False, "url": False, "file_data": True}
 
 
 def test_long_data_urls_under_kept_keys_stay_bytes_and_the_rest_parses_as_json_loads_would() -> None:
-    body = {"image_urls": [DATA_URL, "https://a.example/x.png"], "content": [{"url": DATA_URL + "QQ=="}],
-            "prompt": DATA_URL, "file_data": "QUJD" * LONG_STRING_BYTES, "odd": ["data:x/y;base64,%41" + DATA_URL]}
+    body: dict[str, Any] = {
+        "image_urls": [DATA_URL, "https://a.example/x.png"], "content": [{"url": DATA_URL + "QQ=="}],
+        "prompt": DATA_URL, "file_data": "QUJD" * LONG_STRING_BYTES, "odd": ["data:x/y;base64,%41" + DATA_URL]}
     raw = json.dumps(body).encode()
     value, held = parse_json_holding(raw, KEEP)
     assert held is not None and len(held.strings) == 3
