@@ -6,8 +6,9 @@ and each client reads its 413; bodies within it are read, parsed off the event l
 `data:` URLs never made into one long `str` (api/body_strings.py); B is answered throughout, and its p99 while
 the bodies that are read arrive stays within a generous factor of its p99 measured in the same test, alone
 and while the refused bodies arrive (that flood loads the machine as much, but costs the server little): on
-a loaded 2-core machine that factor is 0.6-2.0, it was 8.7 when a 60 MiB `str` was built. The tight bound
-(2×) is measured by bench/big_bodies.py; bench/RESULTS.md has the numbers."""
+a shared 2-core machine that factor measured 0.3-3.5 (median 1.4), and 6.7-18.9 (median 11.5) when each
+60 MiB `data:` URL became one `str`. The tight bound (2×) is measured by bench/big_bodies.py;
+bench/RESULTS.md has the numbers."""
 
 from __future__ import annotations
 
