@@ -90,3 +90,37 @@ async def test_ark_dialect_refuses_and_stores_the_same_way(api: httpx.AsyncClien
     task = runtime.store.get_task(created.json()["id"])
     assert task is not None and "/v1/files/file-" in task.spec.image_urls[0]
     assert len(uploads_on_disk(runtime)) == 1
+
+
+async def test_a_held_data_url_is_the_same_body_when_retried(api: httpx.AsyncClient) -> None:
+    """A long data: URL is held as bytes (api/body_strings.py): the idempotency fingerprint still sees it."""
+    inline = data_url("image/png", 1024 * 1024)
+    key = {"Idempotency-Key": "inline-1"}
+    first = await api.post("/v1/videos/generations", json=create_body(image_urls=[inline]), headers=key)
+    again = await api.post("/v1/videos/generations", json=create_body(image_urls=[inline]), headers=key)
+    assert first.status_code == again.status_code == 200, first.text
+    assert again.json()["id"] == first.json()["id"]
+    other = await api.post("/v1/videos/generations", json=create_body(image_urls=[inline[:-4] + "QUJD"]), headers=key)
+    assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused", other.text
+
+
+@pytest.mark.parametrize("as_object", [True, False])
+async def test_openai_json_input_reference_data_url_is_stored(api: httpx.AsyncClient, runtime: Runtime,
+                                                              tmp_path: Path, as_object: bool) -> None:
+    png = mf.make_image(tmp_path / "ref.png", 800, 600, seed=5).read_bytes()
+    inline = "data:image/png;base64," + base64.b64encode(png).decode()
+    body = {"prompt": "@Image1 in the rain", "seconds": "4", "size": "864x496",
+            "input_reference": {"image_url": inline} if as_object else inline}
+    answer = await api.post("/v1/videos", json=body)
+    assert answer.status_code == 200, answer.text
+    assert [f.read_bytes() for f in uploads_on_disk(runtime)] == [png]
+
+
+@pytest.mark.parametrize("prefix", ["", "data:image/png;base64,"])
+async def test_big_base64_upload_is_stored_whole(api: httpx.AsyncClient, tmp_path: Path, prefix: str) -> None:
+    png = mf.make_image(tmp_path / "ref.png", 800, 600, seed=6).read_bytes()
+    answer = await api.post("/v1/files/upload/base64",
+                            json={"file_data": prefix + base64.b64encode(png).decode(), "file_name": "a.png"})
+    assert answer.status_code == 200, answer.text
+    fetched = await api.get(answer.json()["url"], headers={"Authorization": ""})
+    assert fetched.content == png and answer.json()["size"] == len(png)

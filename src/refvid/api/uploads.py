@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from fastapi import Request
 
+from refvid.api.body_strings import HeldString
 from refvid.api.errors import ApiError
 from refvid.api.present import base_url
 from refvid.api.schemas import FileObject
@@ -151,18 +152,22 @@ def copy_upload(runtime: Runtime, owner: str, source: Path, name: str | None, ba
                              expires_at=expires_at), row)
 
 
-def decode_base64_to(data: str, target: Path, max_bytes: int, param: str, start: int = 0) -> int:
-    """Base64 text `data[start:]` → the file `target`; its size. 413 from the length alone when the decoded
-    size must exceed `max_bytes`, 422 for text that is not base64. Decoded slice by slice: one call decoding
-    60 MiB holds the GIL (and so the event loop) for half a second, a slice for a few milliseconds; and never
-    `data[start:]` itself, which would copy it whole in one call."""
-    if encoded_size_over(data, max_bytes, start):
+def decode_base64_to(data: str | bytes | bytearray, target: Path, max_bytes: int, param: str, start: int = 0,
+                     end: int | None = None, blanks: int | None = None) -> int:
+    """Base64 text `data[start:end]` (a str, or the bytes of a held body literal: `api/body_strings.py`) → the
+    file `target`; its size. 413 from the length alone when the decoded size must exceed `max_bytes`, 422 for
+    text that is not base64. Decoded slice by slice: one call decoding 60 MiB holds the GIL (and so the event
+    loop) for half a second, a slice for a few milliseconds; and never `data[start:]` itself, which would copy
+    it whole in one call. `blanks`, if known, is the whitespace in it."""
+    end = len(data) if end is None else end
+    if encoded_size_over(data, max_bytes, start, end, blanks):
         raise too_large(param, max_bytes)
-    size, carry = 0, ""
+    size, empty = 0, data[0:0]
+    carry: Any = empty
     try:
         with target.open("wb") as out:
-            for offset in range(start, len(data), DECODE_SLICE_CHARS):
-                piece = "".join((carry + data[offset:offset + DECODE_SLICE_CHARS]).split())
+            for offset in range(start, end, DECODE_SLICE_CHARS):
+                piece = empty.join((carry + data[offset:min(end, offset + DECODE_SLICE_CHARS)]).split())
                 whole = len(piece) - len(piece) % 4
                 carry, chunk = piece[whole:], base64.b64decode(piece[:whole], validate=True)
                 size += len(chunk)
@@ -176,18 +181,29 @@ def decode_base64_to(data: str, target: Path, max_bytes: int, param: str, start:
     return size
 
 
-def encoded_size_over(data: str, max_bytes: int, start: int = 0) -> bool:
-    """True when base64 text `data[start:]` must decode to more than `max_bytes`: 4 characters carry 3 bytes,
-    less up to 2 bytes of padding. Counting characters is cheap; decoding 60 MiB to learn the same is not (nor
-    is slicing it off a `data:` URL: a copy of 60 MiB holds the event loop for a tenth of a second and more).
-    Whitespace (line-wrapped base64) is not data, so it is discounted before judging."""
+def decode_held_to(held: HeldString, target: Path, max_bytes: int, param: str) -> int:
+    """`decode_base64_to` for the payload of a literal the body reader held as bytes."""
+    return decode_base64_to(held.raw, target, max_bytes, param, held.payload, held.end, held.blanks)
+
+
+def encoded_size_over(data: str | bytes | bytearray, max_bytes: int, start: int = 0, end: int | None = None,
+                      blanks: int | None = None) -> bool:
+    """True when base64 text `data[start:end]` must decode to more than `max_bytes`: 4 characters carry 3
+    bytes, less up to 2 bytes of padding. Counting characters is cheap; decoding 60 MiB to learn the same is
+    not (nor is slicing it off a `data:` URL: a copy of 60 MiB holds the event loop for a tenth of a second
+    and more). Whitespace (line-wrapped base64) is not data, so it is discounted before judging (`blanks`, or
+    counted here)."""
     def decoded_at_least(chars: int) -> int:
         return (chars // 4) * 3 - 2
 
-    if decoded_at_least(len(data) - start) <= max_bytes:
+    end = len(data) if end is None else end
+    if decoded_at_least(end - start) <= max_bytes:
         return False
-    blanks = sum(data.count(blank, start) for blank in " \t\r\n")
-    return decoded_at_least(len(data) - start - blanks) > max_bytes
+    if blanks is None:
+        text: Any = data
+        blanks = sum(text.count(blank if isinstance(data, str) else blank.encode(), start, end)
+                     for blank in " \t\r\n")
+    return decoded_at_least(end - start - blanks) > max_bytes
 
 
 class UploadSlots:

@@ -48,8 +48,13 @@ LIVE_WORKER_S = 30.0  # a worker seen within this long counts as live
 UpstreamProbe = Callable[[str], bool | None]
 
 
+def canonical_body(body: Any) -> str:
+    """The JSON text a request body is fingerprinted as: the same whatever its spacing or key order."""
+    return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+
 def request_fingerprint(body: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(canonical_body(body).encode()).hexdigest()
 
 
 def credits_for(spec: TaskSpec, reserve_s: int | None = None) -> int:

@@ -27,6 +27,7 @@ from refvid.api.ark.mapping import load_final_draft, map_create, parse_create
 from refvid.api.ark.present import STORED, ark_model, ark_status, present_ark_task
 from refvid.api.ark.schemas import ArkCreateRequest, ArkErrorResponse, ArkTask, ArkTaskId, ArkTaskList, inline_schema
 from refvid.api.body import read_json_body
+from refvid.api.body_strings import body_fingerprint
 from refvid.api.deps import (
     TASK_ID_PARAMETER,
     CallerDep,
@@ -51,7 +52,7 @@ from refvid.contract import (
 from refvid.errors import Conflict, NotFound
 from refvid.net.guard import destination_problem
 from refvid.tasks.model import Task
-from refvid.tasks.service import TaskService, request_fingerprint
+from refvid.tasks.service import TaskService
 
 router = APIRouter(route_class=ArkRoute, tags=["Ark dialect"])
 TASKS = "/api/v3/contents/generations/tasks"
@@ -70,7 +71,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 async def create_task(request: Request) -> Response:
     caller = caller_of(request)  # not a dependency: a create's only parameter is its body (api/deps.py)
     owner, runtime, service = caller.owner, caller.runtime, caller.service
-    body = await read_json_body(request, runtime.settings.max_body_bytes)
+    body = await read_json_body(request, runtime.settings.max_body_bytes, {"url": False})  # content[].*.url
     parsed = parse_create(body)
     draft = await load_final_draft(parsed, service, owner)
     submission = map_create(parsed, request.app.state.models, draft)
@@ -83,7 +84,8 @@ async def create_task(request: Request) -> Response:
     limits: Limits = request.app.state.limits  # open tasks and credit budget, as in the FoxAPI dialect
     spec, offer = submission.spec, submission.offer
     reserve_s = offer.reserved_seconds(spec.duration, spec.has_timed_references)
-    task, _ = await limits.submit(service, owner, spec, offer.engine, None, request_fingerprint(body), reserve_s)
+    fingerprint = await body_fingerprint(body)
+    task, _ = await limits.submit(service, owner, spec, offer.engine, None, fingerprint, reserve_s)
     return json_response(ArkTaskId(id=task.id))
 
 

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from refvid.api.body import read_json_body
 from refvid.api.errors import ApiError, describe_validation_error
+from refvid.api.inline_media import DATA_URL_KEYS
 from refvid.api.multipart_stream import FormLimits, receive_multipart
 from refvid.api.openai.errors import OpenAIError, from_refvid, invalid
 from refvid.api.openai.schemas import OpenAICreateRequest
@@ -53,7 +54,8 @@ async def create_form(request: Request, runtime: Runtime) -> AsyncIterator[Creat
         if "json" not in content_type:
             raise invalid("Content-Type", f"send multipart/form-data or application/json, not {content_type!r}",
                           "invalid_content_type")
-        yield CreateForm(parse_request(await read_json_body(request, max_bytes)))
+        keep = {**DATA_URL_KEYS, "input_reference": False}  # its image_url, or a URL sent as itself
+        yield CreateForm(parse_request(await read_json_body(request, max_bytes, keep)))
         return
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and (len(declared) > 18 or int(declared) > max_bytes + MAX_UPLOAD_BYTES):

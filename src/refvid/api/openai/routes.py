@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from refvid.api.body_strings import body_fingerprint
 from refvid.api.deps import CallerDep, caller_of, json_response
 from refvid.api.inline_media import store_inline_media
 from refvid.api.limits import Limits
@@ -32,7 +33,7 @@ from refvid.errors import Conflict, NotFound
 from refvid.media.probe import sniff
 from refvid.runtime import Runtime
 from refvid.tasks.model import Task, TaskSpec, TaskStatus
-from refvid.tasks.service import TaskService, request_fingerprint
+from refvid.tasks.service import TaskService
 
 router = APIRouter(route_class=OpenAIRoute, tags=["OpenAI /v1/videos dialect"])
 VIDEOS = "/v1/videos"
@@ -65,7 +66,7 @@ async def create_video(request: Request) -> Response:
     limits: Limits = request.app.state.limits  # open tasks and credit budget, as in the other dialects
     offer = submission.offer
     reserve_s = offer.reserved_seconds(spec.duration, spec.has_timed_references)
-    fingerprint = request_fingerprint(form.request.model_dump(mode="json"))
+    fingerprint = await body_fingerprint(form.request.model_dump(mode="json"))
     task, _ = await limits.submit(service, owner, spec, offer.engine, None, fingerprint, reserve_s)  # durable
     return _answer(await present_fresh(service, task, lambda t: present_video(t, runtime, service)))
 

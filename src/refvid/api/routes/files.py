@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 
 from refvid.api.body import parse_body, read_json_body
+from refvid.api.body_strings import held_string
 from refvid.api.deps import CallerDep, RuntimeDep
 from refvid.api.errors import ApiError, documented_errors
 from refvid.api.head import add_head_route
@@ -28,6 +29,7 @@ from refvid.api.uploads import (
     UploadSlots,
     copy_upload,
     decode_base64_to,
+    decode_held_to,
     drain_body,
     record_uploads,
     request_base,
@@ -74,15 +76,19 @@ async def upload_base64(request: Request, caller: CallerDep) -> FileObject:
     owner, runtime = caller.owner, caller.runtime
     slots = UploadSlots.of(request)
     async with slots.slot(owner, "body", BODY_UPLOADS_PER_KEY):
-        req = parse_body(UploadBase64Request, await read_json_body(request, BASE64_BODY_BYTES))
-        data = req.file_data  # judged and decoded in place: slicing off a data: prefix would copy it whole
+        body = await read_json_body(request, BASE64_BODY_BYTES, keep={"file_data": True})  # held as bytes
+        req = parse_body(UploadBase64Request, body)
+        data, held = req.file_data, held_string(req.file_data)  # judged and decoded in place, never copied
         start = payload_start(data) if data.startswith("data:") else 0
         base = request_base(request, runtime)
 
         def decode_and_copy() -> Upload:
             target = temp_file(runtime)
             try:
-                decode_base64_to(data, target, MAX_UPLOAD_BYTES, "file_data", start)
+                if held is not None:
+                    decode_held_to(held, target, MAX_UPLOAD_BYTES, "file_data")
+                else:
+                    decode_base64_to(data, target, MAX_UPLOAD_BYTES, "file_data", start)
                 return copy_upload(runtime, owner, target, req.file_name, base)
             finally:
                 target.unlink(missing_ok=True)
