@@ -51,11 +51,17 @@ def test_generate_from_local_files_writes_a_valid_mp4(live: RunningServer, tmp_p
     assert deleted.stdout.strip() == f"{task['id']} deleted"
 
 
+def _sigint_as_at_a_terminal() -> None:
+    """A suite started in the background by a non-interactive shell inherits SIGINT ignored, and so would the CLI
+    (Python keeps an inherited SIG_IGN): give the child the disposition a user's Ctrl-C meets."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_without_a_terminal_cancels_the_task(live: RunningServer, tmp_path: Path) -> None:
     image = mf.make_image(tmp_path / "hero.png", 640, 480, seed=3)
     proc = subprocess.Popen([*CLI, "generate", "-p", "@Image1 spins", "-i", str(image), "--resolution", "720p",
                              "--duration", "15", "--json"], env=live.client_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_as_at_a_terminal)
     assert proc.stderr is not None
     line = ""
     deadline = time.monotonic() + 30
