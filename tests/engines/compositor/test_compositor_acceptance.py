@@ -23,7 +23,7 @@ TINTS = {"red": (230, 40, 40), "green": (40, 200, 60), "blue": (40, 60, 230)}
 
 def hist_correlation(a: np.ndarray, b: np.ndarray) -> float:
     ha, hb = (cv2.normalize(cv2.calcHist([x], [0, 1, 2], None, [8, 8, 8], [0, 256] * 3),
-                            None).flatten()  # type: ignore[call-overload]
+                            None).flatten()  # type: ignore[call-overload, unused-ignore]
               for x in (a, b))
     return float(cv2.compareHist(ha, hb, cv2.HISTCMP_CORREL))
 
@@ -37,7 +37,7 @@ def global_motion(frames: list[np.ndarray]) -> np.ndarray:
     for frame in frames[1:]:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         pts = cv2.goodFeaturesToTrack(prev, 500, 0.01, 7)
-        nxt, ok, _ = cv2.calcOpticalFlowPyrLK(prev, gray, pts, None)  # type: ignore[call-overload]
+        nxt, ok, _ = cv2.calcOpticalFlowPyrLK(prev, gray, pts, None)  # type: ignore[call-overload, unused-ignore]
         m, _ = cv2.estimateAffinePartial2D(pts[ok == 1], nxt[ok == 1], method=cv2.RANSAC)
         total = centre @ np.vstack([m, [0, 0, 1]]) @ np.linalg.inv(centre) @ total
         rows.append((total[0, 2], total[1, 2], np.degrees(np.arctan2(total[1, 0], total[0, 0])),

@@ -13,7 +13,7 @@ import pytest
 from refvid.config import Settings
 from refvid.contract import FAST_REFERENCE_MODEL, REFERENCE_MODEL
 from refvid.engines.diffusion.adapters.ltx2 import image_order, keyframe_indexes, worded_prompt
-from refvid.engines.diffusion.adapters.minimax_h3 import frame_count, labelled_prompt, ordered
+from refvid.engines.diffusion.adapters.minimax_h3 import frame_count
 from refvid.engines.diffusion.capabilities import (
     NO_CAPABLE_ENGINE,
     Needs,
@@ -23,6 +23,8 @@ from refvid.engines.diffusion.capabilities import (
     parse_folders,
 )
 from refvid.engines.diffusion.engine import DiffusionEngine
+from refvid.engines.mention_labels import h3_prompt as labelled_prompt
+from refvid.engines.mention_labels import ordered
 from refvid.errors import TaskFailure
 from refvid.media.info import MediaInfo, MediaKind, Reference
 
