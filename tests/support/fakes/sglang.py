@@ -16,11 +16,10 @@ import time
 import uuid
 from typing import Any
 
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tests.support.fakes.videos_api import FakeJob, FakeVideosServer, Part
+from tests.support.fakes.videos_api import FakeJob, FakeVideosServer, Part, read_form
 
 
 def detail(message: str, status: int) -> JSONResponse:
@@ -44,13 +43,7 @@ class FakeSGLang(FakeVideosServer):
         fields: dict[str, Any] = {}
         files: list[Part] = []
         if content_type.startswith("multipart/form-data"):
-            form = await request.form()
-            for key, value in form.multi_items():
-                if isinstance(value, UploadFile):
-                    files.append(Part(key, value.filename or "", value.content_type or "", await value.read()))
-                    await value.close()
-                else:
-                    fields[key] = value
+            fields, files = await read_form(request)
             for key in ("extra_body", "extra_params"):
                 if key in fields:
                     try:

@@ -24,6 +24,7 @@ from typing import Any, Self
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
@@ -37,6 +38,19 @@ class Part:
     filename: str
     content_type: str
     data: bytes
+
+
+async def read_form(request: Request) -> tuple[dict[str, Any], list[Part]]:
+    """A multipart create's text fields and its files, in the order received (both fakes' `/v1/videos`)."""
+    fields: dict[str, Any] = {}
+    files: list[Part] = []
+    for key, value in (await request.form()).multi_items():
+        if isinstance(value, UploadFile):
+            files.append(Part(key, value.filename or "", value.content_type or "", await value.read()))
+            await value.close()
+        else:
+            fields[key] = value
+    return fields, files
 
 
 @dataclass

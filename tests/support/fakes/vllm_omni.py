@@ -18,11 +18,10 @@ import secrets
 import time
 from typing import Any
 
-from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from tests.support.fakes.videos_api import FakeJob, FakeVideosServer, Part
+from tests.support.fakes.videos_api import FakeJob, FakeVideosServer, Part, read_form
 
 REFERENCE_FIELDS = ("image_reference", "video_reference", "audio_reference")
 
@@ -53,15 +52,7 @@ class FakeVllmOmni(FakeVideosServer):
             return denied
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             return vllm_error("the request must be multipart/form-data")
-        form = await request.form()
-        fields: dict[str, Any] = {}
-        files: list[Part] = []
-        for key, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                files.append(Part(key, value.filename or "", value.content_type or "", await value.read()))
-                await value.close()
-            else:
-                fields[key] = value
+        fields, files = await read_form(request)
         problem = self.invalid(fields, files)
         if problem:
             return vllm_error(problem)
