@@ -167,7 +167,7 @@ def run_sglang() -> SGLangServer:
     owner = _run_owner()
     parent = Path(tempfile.gettempdir())
     root = parent / f"{_PREFIX}{owner}"
-    with (parent / f"{_PREFIX}{owner}.lock").open("w") as lock:
+    with _lock_of(root).open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         with contextlib.suppress(OSError, ValueError, KeyError):
             return SGLangServer(root, int(json.loads((root / _STATE_FILE).read_text())["port"]))
@@ -199,20 +199,22 @@ def _pause(root: Path, users: int) -> None:
         os.killpg(int((root / _GROUP_FILE).read_text()), signal.SIGSTOP if users == 0 else signal.SIGCONT)
 
 
+def _add_users(root: Path, change: int) -> None:
+    """Count tests in or out, under the run's lock (xdist workers share the server)."""
+    with _lock_of(root).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with contextlib.suppress(OSError, ValueError):
+            _pause(root, max(0, int((root / _USERS_FILE).read_text() or "0") + change))
+
+
 @contextlib.contextmanager
 def in_use(server: SGLangServer) -> Iterator[SGLangServer]:
     """The server running for the length of a test: resumed for the first user, paused after the last."""
-    with _lock_of(server.root).open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        with contextlib.suppress(OSError, ValueError):
-            _pause(server.root, int((server.root / _USERS_FILE).read_text() or "0") + 1)
+    _add_users(server.root, +1)
     try:
         yield server
     finally:
-        with _lock_of(server.root).open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            with contextlib.suppress(OSError, ValueError):
-                _pause(server.root, max(0, int((server.root / _USERS_FILE).read_text() or "0") - 1))
+        _add_users(server.root, -1)
 
 
 def stop_run_sglang() -> None:
@@ -228,7 +230,7 @@ def stop_run_sglang() -> None:
     with contextlib.suppress(OSError, ValueError):
         _end_group(int((root / _GROUP_FILE).read_text()))
     shutil.rmtree(root, ignore_errors=True)
-    (root.parent / f"{root.name}.lock").unlink(missing_ok=True)
+    _lock_of(root).unlink(missing_ok=True)
 
 
 @pytest.fixture(scope="session")
